@@ -1,0 +1,13 @@
+//! Domain newtypes and events. Every concept that crosses a boundary has a type whose only way in
+//! is a checked constructor, so neither a queue message nor a row can smuggle in an invalid value.
+
+mod event;
+mod ids;
+mod subscription;
+
+pub use event::{
+    AppEvent, Association, EventBatch, EventSource, Merge, PropertyChange, QueuedEvent,
+    WorkflowEvent, BATCH_FORMAT_VERSION,
+};
+pub use ids::{AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId};
+pub use subscription::{ObjectKind, SubscriptionAction, SubscriptionType};

@@ -1,0 +1,7 @@
+//! Ember's core: domain newtypes, event normalization, webhook signatures and the scoring model
+//! (pure modules, no I/O), plus thin typed I/O for Postgres, RabbitMQ and Redis.
+
+pub mod domain;
+pub mod normalize;
+pub mod scoring;
+pub mod signature;
