@@ -61,11 +61,11 @@ impl<'a> VerifiedBody<'a> {
 
 /// The parts of an incoming request that a signature covers.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
+pub struct SignedRequest<'r, 'b> {
+    pub method: &'r str,
     /// The URI exactly as HubSpot called it: scheme, host, path and query.
-    pub uri: &'a str,
-    pub body: &'a [u8],
+    pub uri: &'r str,
+    pub body: &'b [u8],
 }
 
 /// v1: lowercase hex SHA-256 of `secret + body`.
@@ -177,13 +177,13 @@ impl Verifier {
 
     /// v3: `signature` from `X-HubSpot-Signature-v3`, `timestamp` from
     /// `X-HubSpot-Request-Timestamp` (epoch ms, used in the hash exactly as received).
-    pub fn verify_v3<'a>(
+    pub fn verify_v3<'b>(
         &self,
-        request: SignedRequest<'a>,
+        request: SignedRequest<'_, 'b>,
         signature: Option<&str>,
         timestamp: Option<&str>,
         now_ms: i64,
-    ) -> Result<VerifiedBody<'a>, SignatureError> {
+    ) -> Result<VerifiedBody<'b>, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingHeader(headers::SIGNATURE_V3))?;
         let timestamp = timestamp.ok_or(SignatureError::MissingHeader(headers::REQUEST_TIMESTAMP))?;
         let sent_ms: i64 = timestamp
@@ -214,11 +214,11 @@ impl Verifier {
     }
 
     /// v2 (workflow webhooks): `signature` from `X-HubSpot-Signature`, version header `v2`.
-    pub fn verify_v2<'a>(
+    pub fn verify_v2<'b>(
         &self,
-        request: SignedRequest<'a>,
+        request: SignedRequest<'_, 'b>,
         signature: Option<&str>,
-    ) -> Result<VerifiedBody<'a>, SignatureError> {
+    ) -> Result<VerifiedBody<'b>, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingHeader(headers::SIGNATURE))?;
         check_hex_signature(signature)?;
         let expected = v2_signature(self.secret.expose_secret(), request.method, request.uri, request.body);

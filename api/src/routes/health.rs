@@ -1,0 +1,53 @@
+//! `/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::state::{Intake, Metrics};
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when Postgres and RabbitMQ both answer, otherwise 503 naming the failing components.
+#[get("/readyz")]
+pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
+    let postgres = async {
+        tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&intake.pool))
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+    };
+    let rabbitmq = async {
+        tokio::time::timeout(CHECK_TIMEOUT, intake.publisher.ping())
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    let (postgres, rabbitmq) = tokio::join!(postgres, rabbitmq);
+    let mut failing = serde_json::Map::new();
+    if let Err(e) = postgres {
+        tracing::warn!(component = "postgres", error = %e, "not ready");
+        failing.insert("postgres".into(), e.into());
+    }
+    if let Err(e) = rabbitmq {
+        tracing::warn!(component = "rabbitmq", error = %e, "not ready");
+        failing.insert("rabbitmq".into(), e.into());
+    }
+    if failing.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "failing": failing}))
+    }
+}
+
+#[get("/metrics")]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    metrics.0.run_upkeep();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.0.render())
+}

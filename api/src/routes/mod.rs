@@ -1,0 +1,4 @@
+//! HTTP routes, one module per area.
+
+pub mod health;
+pub mod webhooks;

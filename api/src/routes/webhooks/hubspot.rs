@@ -1,0 +1,57 @@
+//! `POST /webhooks/hubspot`: app webhook subscriptions, signed with v3.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::Utc;
+use ember_core::domain::{EventSource, QueuedEvent};
+use ember_core::normalize::normalize_app_webhook;
+use ember_core::signature::{SignedRequest, headers};
+use tracing_actix_web::RequestId;
+
+use super::{body::read_limited, count_rejection, header, public_uri, publish::publish_events, signature_reason};
+use crate::error::ApiError;
+use crate::state::Intake;
+
+const SOURCE: &str = "app";
+
+/// Verifies, normalizes and queues one app webhook request. Only v3 is accepted: HubSpot sends
+/// it to every OAuth app, and v1 has no replay protection.
+#[post("/webhooks/hubspot")]
+pub async fn receive(
+    request: HttpRequest,
+    payload: web::Payload,
+    intake: web::Data<Intake>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&request, payload, intake.body_limit_bytes, SOURCE).await?;
+    let uri = public_uri(&intake.public_base_url, &request);
+    let signed = SignedRequest { method: request.method().as_str(), uri: &uri, body: &body };
+    let verified = intake
+        .verifier
+        .verify_v3(
+            signed,
+            header(&request, headers::SIGNATURE_V3),
+            header(&request, headers::REQUEST_TIMESTAMP),
+            Utc::now().timestamp_millis(),
+        )
+        .map_err(|e| {
+            let reason = signature_reason(&e);
+            count_rejection(SOURCE, reason);
+            tracing::warn!(target: "ember::security", reason, error = %e, uri = %uri, "webhook signature rejected");
+            ApiError::unauthorized(e.to_string())
+        })?;
+    let events = normalize_app_webhook(verified, intake.limits).map_err(|e| {
+        count_rejection(SOURCE, e.reason);
+        tracing::info!(reason = e.reason, problems = e.errors.len() + e.more, "webhook body rejected");
+        ApiError::bad_request(e.reason, e.to_string())
+    })?;
+    let events = events.into_iter().map(QueuedEvent::App).collect();
+    let outcome = publish_events(
+        &intake,
+        EventSource::AppWebhook,
+        &request_id.to_string(),
+        events,
+        intake.retry_after_secs,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}

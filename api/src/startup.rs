@@ -1,0 +1,97 @@
+//! Building and running the api: `Application::build` binds from settings (port 0 in tests),
+//! `port()` reports the real port, `run_until_stopped()` serves until SIGTERM/Ctrl-C.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use ember_core::config::Settings;
+use ember_core::normalize::AppBodyLimits;
+use ember_core::queue::{Publisher, Topology};
+use ember_core::signature::Verifier;
+use ember_core::telemetry;
+use tracing_actix_web::TracingLogger;
+
+use crate::metrics_middleware::count_requests;
+use crate::portal_cache::PortalCache;
+use crate::routes::{health, webhooks};
+use crate::state::{Intake, Metrics};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to Postgres (lazily) and RabbitMQ, declares the topology and binds the listener.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let secret = settings.require_client_secret()?.clone();
+        let pool = settings.database.lazy_pool().context("invalid database settings")?;
+        let publisher = Publisher::connect(
+            &settings.amqp.url,
+            Topology::new(&settings.amqp.prefix),
+            settings.amqp.confirm_timeout(),
+        )
+        .await
+        .with_context(|| format!("cannot connect to RabbitMQ at {}", redacted(&settings.amqp.url)))?;
+        let intake = web::Data::new(Intake {
+            verifier: Verifier::new(secret).with_window_ms(settings.intake.signature_window_ms),
+            publisher,
+            pool,
+            portals: PortalCache::new(Duration::from_secs(settings.intake.portal_cache_secs)),
+            public_base_url: settings.public_base_url.clone(),
+            limits: AppBodyLimits { max_events: settings.intake.max_events_per_request },
+            body_limit_bytes: settings.server.body_limit_bytes,
+            queue_unknown_portals: settings.intake.queue_unknown_portals,
+            retry_after_secs: settings.amqp.retry_after_secs,
+        });
+        let metrics = web::Data::new(Metrics(telemetry::metrics_handle()));
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(count_requests))
+                .wrap(TracingLogger::default())
+                .app_data(intake.clone())
+                .app_data(metrics.clone())
+                .service(health::healthz)
+                .service(health::readyz)
+                .service(health::metrics)
+                .service(webhooks::hubspot::receive)
+                .service(webhooks::workflow::receive)
+        })
+        .shutdown_timeout(30);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(%address, port, "api listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (SIGTERM or Ctrl-C: in-flight requests finish first).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<invalid url>".into(),
+    }
+}

@@ -1,0 +1,103 @@
+//! `ember`: the one binary operators run. It parses arguments and dispatches; the work lives in
+//! the library crates.
+
+mod loadgen;
+mod score;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ember_core::config::Settings;
+use ember_core::store;
+
+#[derive(Parser)]
+#[command(name = "ember", version, about = "Lead scoring for HubSpot: webhooks in, scores out")]
+struct Cli {
+    /// A settings file (TOML) layered over the defaults; EMBER_* variables override both.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the webhook intake, health checks and metrics.
+    Api {
+        /// Create the database if needed and apply migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Create the database if needed and apply all migrations.
+    Migrate,
+    /// Run the HubSpot simulator (for development, demos and load tests).
+    Sim(hubspot_sim::SimArgs),
+    /// Score exported contacts offline with a model file.
+    Score(score::ScoreArgs),
+    /// Send signed webhook batches to a running api and report throughput and latency.
+    Loadgen(loadgen::LoadgenArgs),
+}
+
+fn main() -> ExitCode {
+    // One TLS provider for the whole process (see STACK.md: two would panic at first use).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score::run(args),
+        command => runtime().and_then(|rt| rt.block_on(run_async(cli.config, command))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Operators get the story (each context line), not a stack trace.
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn load_settings(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(config.map(PathBuf::as_path))?;
+    ember_core::telemetry::init_tracing(&settings.telemetry);
+    Ok(settings)
+}
+
+async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Api { migrate } => {
+            let settings = load_settings(config.as_ref())?;
+            if migrate {
+                migrate_database(&settings).await?;
+            }
+            let app = ember_api::Application::build(&settings).await?;
+            app.run_until_stopped().await.context("the api stopped with an error")
+        }
+        Command::Migrate => {
+            let settings = load_settings(config.as_ref())?;
+            migrate_database(&settings).await
+        }
+        Command::Sim(args) => hubspot_sim::run(args).await,
+        Command::Loadgen(args) => loadgen::run(args).await,
+        Command::Score(_) => unreachable!("handled without a runtime"),
+    }
+}
+
+async fn migrate_database(settings: &Settings) -> anyhow::Result<()> {
+    let target = ember_api::startup::redacted(&settings.database.url);
+    store::ensure_database(&settings.database)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {target} (is it running?)"))?;
+    let pool = settings.database.lazy_pool()?;
+    store::MIGRATOR.run(&pool).await.with_context(|| format!("migrations failed on {target}"))?;
+    tracing::info!(database = %target, "migrations applied");
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The confirmed publisher: a message counts as queued only once the broker has confirmed it.
+//!
+//! One AMQP connection per process with a small pool of confirm-mode channels; publishes from
+//! many requests are pipelined on them. A broken connection is dropped and re-opened by the next
+//! publish (single flight), so a broker restart costs the requests in flight, not the process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::Confirmation;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::{Mutex, RwLock};
+
+use super::{Topology, declare_topology};
+
+/// Why a message is not known to be queued. Every variant means: do not tell HubSpot 2xx.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot reach the broker: {0}")]
+    Unavailable(#[source] lapin::Error),
+    #[error("the broker did not confirm within {0:?}")]
+    ConfirmTimeout(Duration),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("the broker could not route the message to any queue")]
+    Unroutable,
+}
+
+struct Live {
+    connection: Connection,
+    channels: Vec<Channel>,
+}
+
+/// Publishes persistent, mandatory messages to the events exchange and awaits their confirms.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    topology: Topology,
+    confirm_timeout: Duration,
+    channel_count: usize,
+    live: RwLock<Option<Arc<Live>>>,
+    reconnecting: Mutex<()>,
+    next_channel: AtomicUsize,
+}
+
+impl Publisher {
+    /// Connects, declares the topology, and opens the confirm channels.
+    pub async fn connect(url: &str, topology: Topology, confirm_timeout: Duration) -> Result<Self, PublishError> {
+        let publisher = Self {
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                topology,
+                confirm_timeout,
+                channel_count: 4,
+                live: RwLock::new(None),
+                reconnecting: Mutex::new(()),
+                next_channel: AtomicUsize::new(0),
+            }),
+        };
+        publisher.live().await?;
+        Ok(publisher)
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// Whether the connection is currently open (for readiness checks).
+    pub async fn is_connected(&self) -> bool {
+        match self.inner.live.read().await.as_ref() {
+            Some(live) => live.connection.status().connected(),
+            None => false,
+        }
+    }
+
+    /// Checks the broker answers, reconnecting if needed.
+    pub async fn ping(&self) -> Result<(), PublishError> {
+        self.live().await.map(|_| ())
+    }
+
+    /// Publishes one message and waits for the broker's confirm, at most the confirm timeout.
+    pub async fn publish(&self, routing_key: &str, payload: &[u8]) -> Result<(), PublishError> {
+        let timeout = self.inner.confirm_timeout;
+        match tokio::time::timeout(timeout, self.publish_inner(routing_key, payload)).await {
+            Ok(result) => result,
+            Err(_) => Err(PublishError::ConfirmTimeout(timeout)),
+        }
+    }
+
+    async fn publish_inner(&self, routing_key: &str, payload: &[u8]) -> Result<(), PublishError> {
+        let live = self.live().await?;
+        let index = self.inner.next_channel.fetch_add(1, Ordering::Relaxed) % live.channels.len();
+        let channel = &live.channels[index];
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2) // persistent
+            .with_content_type("application/json".into());
+        let sent = channel
+            .basic_publish(
+                self.inner.topology.events_exchange().as_str().into(),
+                routing_key.into(),
+                // Mandatory: an unroutable message comes back instead of vanishing.
+                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                payload,
+                properties,
+            )
+            .await;
+        let confirm = match sent {
+            Ok(confirm) => confirm,
+            Err(e) => {
+                self.forget(&live).await;
+                return Err(PublishError::Unavailable(e));
+            }
+        };
+        match confirm.await {
+            Ok(Confirmation::Ack(None)) => Ok(()),
+            Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable),
+            Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked),
+            Ok(Confirmation::NotRequested) => Err(PublishError::Nacked),
+            Err(e) => {
+                self.forget(&live).await;
+                Err(PublishError::Unavailable(e))
+            }
+        }
+    }
+
+    async fn live(&self) -> Result<Arc<Live>, PublishError> {
+        if let Some(live) = self.inner.live.read().await.as_ref() {
+            if live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected()) {
+                return Ok(live.clone());
+            }
+        }
+        let _single_flight = self.inner.reconnecting.lock().await;
+        if let Some(live) = self.inner.live.read().await.as_ref() {
+            if live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected()) {
+                return Ok(live.clone());
+            }
+        }
+        let live = Arc::new(self.open().await.map_err(PublishError::Unavailable)?);
+        *self.inner.live.write().await = Some(live.clone());
+        Ok(live)
+    }
+
+    async fn open(&self) -> lapin::Result<Live> {
+        let connection = Connection::connect(&self.inner.url, ConnectionProperties::default()).await?;
+        let setup = connection.create_channel().await?;
+        declare_topology(&setup, &self.inner.topology).await?;
+        let _ = setup.close(200, "topology declared".into()).await;
+        let mut channels = Vec::with_capacity(self.inner.channel_count);
+        for _ in 0..self.inner.channel_count {
+            let channel = connection.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            channels.push(channel);
+        }
+        Ok(Live { connection, channels })
+    }
+
+    /// Drops a connection that failed, so the next publish opens a fresh one.
+    async fn forget(&self, failed: &Arc<Live>) {
+        let mut live = self.inner.live.write().await;
+        if live.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed)) {
+            *live = None;
+        }
+    }
+
+    /// Closes the connection (graceful shutdown).
+    pub async fn close(&self) {
+        if let Some(live) = self.inner.live.write().await.take() {
+            let _ = live.connection.close(200, "shutting down".into()).await;
+        }
+    }
+}

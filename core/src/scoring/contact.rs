@@ -1,0 +1,311 @@
+//! What scoring reads about one contact: its property snapshot and its engagement ledger, and
+//! the signals from which the worker builds ledger entries.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::model::{RuleId, TextValue};
+use super::text::name_key;
+
+/// A contact's scoring properties: name → value as HubSpot gives it (always a string).
+///
+/// Kept sorted by name, with every name and value in one contiguous buffer, so the compiled
+/// model binds it to its property slots in one merge pass that reads a few adjacent cache lines
+/// and never hashes. Serialized as a JSON object; numbers and booleans are read as their text
+/// and `null` as an absent property.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(into = "BTreeMap<String, String>")]
+pub struct Snapshot {
+    /// Names and values back to back, in name order.
+    text: String,
+    /// One per property, sorted by name.
+    props: Vec<PropSpan>,
+}
+
+/// Where one property sits in [`Snapshot::text`], with the [`name_key`] of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PropSpan {
+    pub(crate) key: u64,
+    // u32 offsets keep a span in 24 bytes: scoring reads them for every contact.
+    start: u32,
+    name_end: u32,
+    end: u32,
+}
+
+impl Snapshot {
+    /// An empty snapshot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn from_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut snap = Self::default();
+        let offset = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
+        for (name, value) in pairs {
+            let start = offset(&snap.text);
+            snap.text.push_str(name);
+            let name_end = offset(&snap.text);
+            snap.text.push_str(value);
+            snap.props.push(PropSpan { key: name_key(name), start, name_end, end: offset(&snap.text) });
+        }
+        snap
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.props.binary_search_by(|p| self.name_of(p).cmp(name))
+    }
+
+    /// Sets a property (replacing any previous value).
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let (name, value) = (name.into(), value.into());
+        let mut pairs: Vec<(&str, &str)> = self.iter().collect();
+        match self.position(&name) {
+            Ok(i) => pairs[i].1 = &value,
+            Err(i) => pairs.insert(i, (&name, &value)),
+        }
+        *self = Self::from_sorted(pairs.into_iter());
+    }
+
+    /// Removes a property.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let i = self.position(name).ok()?;
+        let removed = self.value_of(&self.props[i]).to_owned();
+        let rest = self.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, p)| p);
+        *self = Self::from_sorted(rest.collect::<Vec<_>>().into_iter());
+        Some(removed)
+    }
+
+    /// A property's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let i = self.position(name).ok()?;
+        Some(self.value_of(&self.props[i]))
+    }
+
+    /// The properties, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.props.iter().map(|p| (self.name_of(p), self.value_of(p)))
+    }
+
+    /// How many properties it holds.
+    pub fn len(&self) -> usize {
+        self.props.len()
+    }
+
+    /// Whether it holds no property.
+    pub fn is_empty(&self) -> bool {
+        self.props.is_empty()
+    }
+
+    /// The properties' spans, sorted by name (hence by key).
+    pub(crate) fn spans(&self) -> &[PropSpan] {
+        &self.props
+    }
+
+    pub(crate) fn name_of(&self, p: &PropSpan) -> &str {
+        self.text.get(p.start as usize..p.name_end as usize).unwrap_or_default()
+    }
+
+    pub(crate) fn value_of(&self, p: &PropSpan) -> &str {
+        self.text.get(p.name_end as usize..p.end as usize).unwrap_or_default()
+    }
+
+    /// A property's value and where it starts in the text.
+    pub(crate) fn value_span(&self, p: &PropSpan) -> (&str, usize) {
+        (self.value_of(p), p.name_end as usize)
+    }
+
+    /// `text[start..end]` (empty if that is not a range of the text).
+    pub(crate) fn text_at(&self, start: usize, end: usize) -> &str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Snapshot {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let map: BTreeMap<String, String> = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Self::from_sorted(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+impl From<Snapshot> for BTreeMap<String, String> {
+    fn from(s: Snapshot) -> Self {
+        s.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, Option<TextValue>>::deserialize(d)?;
+        Ok(map.into_iter().filter_map(|(k, v)| v.map(|v| (k, v.0))).collect())
+    }
+}
+
+/// One counted-or-not occurrence of an engagement rule, as the worker stores it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The engagement rule the signal matched.
+    pub rule: RuleId,
+    /// When the signal happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A contact's engagement ledger, kept sorted by rule then time.
+///
+/// The order makes scoring independent of the order in which events arrived: caps and minimum
+/// intervals are applied on the sorted entries. Entries of rules that the model no longer has
+/// are kept (a later model version may know them) and ignored while scoring. Building a ledger
+/// also precomputes each entry's time in milliseconds and where each rule's entries start, so
+/// scoring reads plain integers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<LedgerEntry>", into = "Vec<LedgerEntry>")]
+pub struct Ledger {
+    entries: Vec<LedgerEntry>,
+    /// `occurred_at` of each entry, in milliseconds since the epoch.
+    times_ms: Vec<i64>,
+    /// One per rule present, in id order.
+    runs: Vec<Run>,
+    /// The runs' rule ids back to back.
+    ids: String,
+}
+
+/// The entries of one rule: `entries[start..end]`, its id at `ids[id_start..id_end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    key: u64,
+    // u32 offsets keep a run in 24 bytes: scoring reads them for every contact.
+    id_start: u32,
+    id_end: u32,
+    start: u32,
+    end: u32,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry in its place.
+    pub fn insert(&mut self, entry: LedgerEntry) {
+        let i = self.entries.partition_point(|e| e <= &entry);
+        self.entries.insert(i, entry);
+        self.index();
+    }
+
+    /// The entries, sorted by rule then time.
+    pub fn entries(&self) -> &[LedgerEntry] {
+        &self.entries
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Each rule present, as ([`name_key`] of its id, its id, the times in ms of its entries,
+    /// ascending), in id order.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = (u64, &str, &[i64])> {
+        self.runs.iter().map(|r| {
+            let id = self.ids.get(r.id_start as usize..r.id_end as usize).unwrap_or_default();
+            (r.key, id, self.times_ms.get(r.start as usize..r.end as usize).unwrap_or_default())
+        })
+    }
+
+    fn index(&mut self) {
+        self.times_ms = self.entries.iter().map(|e| e.occurred_at.timestamp_millis()).collect();
+        self.runs.clear();
+        self.ids.clear();
+        for (start, group) in self.entries.chunk_by(|a, b| a.rule == b.rule).scan(0, |at, g| {
+            let start = *at;
+            *at += g.len();
+            Some((start, g))
+        }) {
+            let id = group[0].rule.as_str();
+            let offset = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            let id_start = offset(self.ids.len());
+            self.ids.push_str(id);
+            let (start, end) = (offset(start), offset(start + group.len()));
+            self.runs.push(Run { key: name_key(id), id_start, id_end: offset(self.ids.len()), start, end });
+        }
+    }
+}
+
+impl FromIterator<LedgerEntry> for Ledger {
+    fn from_iter<I: IntoIterator<Item = LedgerEntry>>(iter: I) -> Self {
+        let mut entries: Vec<LedgerEntry> = iter.into_iter().collect();
+        entries.sort_unstable();
+        let mut ledger = Self { entries, ..Self::default() };
+        ledger.index();
+        ledger
+    }
+}
+
+impl From<Vec<LedgerEntry>> for Ledger {
+    fn from(entries: Vec<LedgerEntry>) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl From<Ledger> for Vec<LedgerEntry> {
+    fn from(l: Ledger) -> Self {
+        l.entries
+    }
+}
+
+/// What the worker sees happen to a contact, before it is matched to engagement rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngagementSignal {
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: SignalKind,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The kinds of engagement signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A webhook property change.
+    PropertyChange {
+        /// HubSpot internal property name.
+        property: String,
+        /// The new value.
+        value: String,
+    },
+    /// A workflow webhook.
+    Workflow {
+        /// The workflow's id.
+        workflow_id: u64,
+        /// The event name the webhook carries, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<String>,
+    },
+    /// An event from outside HubSpot (product, website, billing).
+    External {
+        /// Its type, e.g. `pricing_page_view`.
+        event_type: String,
+    },
+}
+
+/// One line of an exported-contacts file for offline scoring (`ember score`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedContact {
+    /// The contact's id, echoed in the output.
+    #[serde(default)]
+    pub id: Option<TextValue>,
+    /// Its properties.
+    #[serde(default)]
+    pub properties: Snapshot,
+    /// Its engagement signals, in any order.
+    #[serde(default)]
+    pub events: Vec<EngagementSignal>,
+}

@@ -1,0 +1,303 @@
+//! Allocation-free, case-insensitive text tests used while scoring.
+//!
+//! Needles are lowercased once when the model is compiled (char by char, as
+//! [`lists::lowercase`](super::lists::lowercase) does); haystacks are folded on the fly, with an
+//! ASCII fast path, so scoring a contact never allocates for a comparison.
+
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// `hay` (any case, trimmed by the caller) equals the lowercased `needle`.
+pub(crate) fn eq_ci(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() {
+        hay.len() == needle.len() && hay.eq_ignore_ascii_case(needle)
+    } else {
+        hay.chars().flat_map(char::to_lowercase).eq(needle.chars())
+    }
+}
+
+/// `hay` starts with the lowercased `needle`.
+pub(crate) fn starts_with_ci(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() {
+        hay.len() >= needle.len() && hay.as_bytes()[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+    } else {
+        prefix_len_ci(hay, needle).is_some()
+    }
+}
+
+/// When `hay` starts with the lowercased `needle`, how many bytes of `hay` the match used.
+fn prefix_len_ci(hay: &str, needle: &str) -> Option<usize> {
+    let mut want = needle.chars().peekable();
+    for (i, c) in hay.char_indices() {
+        if want.peek().is_none() {
+            return Some(i);
+        }
+        for lc in c.to_lowercase() {
+            if want.next() != Some(lc) {
+                return None;
+            }
+        }
+    }
+    want.peek().is_none().then_some(hay.len())
+}
+
+/// `hay` contains the lowercased `needle` anywhere.
+pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() {
+        if !needle.is_ascii() {
+            return false;
+        }
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        let Some(&first) = n.first() else { return true };
+        return h.len() >= n.len()
+            && (0..=h.len() - n.len())
+                .any(|i| h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n));
+    }
+    hay.char_indices().any(|(i, _)| prefix_len_ci(&hay[i..], needle).is_some())
+}
+
+/// Lowercased words or phrases looked for as whole words (see [`Needles::find_in`]), sorted,
+/// with their first bytes kept apart so a lookup touches only the candidates.
+#[derive(Debug, Clone)]
+pub(crate) struct Needles {
+    needles: Box<[Box<str>]>,
+    /// First byte of each needle.
+    firsts: Box<[u8]>,
+    /// Bit b set when some needle starts with the ASCII byte b.
+    ascii_firsts: u128,
+}
+
+impl Needles {
+    /// Sorts and dedups; empty needles are dropped.
+    pub(crate) fn new(mut needles: Vec<Box<str>>) -> Self {
+        needles.retain(|n| !n.is_empty());
+        needles.sort();
+        needles.dedup();
+        let firsts: Box<[u8]> = needles.iter().map(|n| n.as_bytes()[0]).collect();
+        let ascii_firsts = firsts.iter().filter(|b| b.is_ascii()).fold(0u128, |m, &b| m | 1u128 << b);
+        Self { needles: needles.into(), firsts, ascii_firsts }
+    }
+
+    /// `hay` contains one of the needles as a whole word or phrase: not preceded or followed by
+    /// a letter or digit (so `intern` matches "Marketing Intern" but not "International Sales").
+    /// `ascii` tells whether `hay` is ASCII.
+    pub(crate) fn find_in(&self, hay: &str, ascii: bool) -> bool {
+        if !ascii {
+            return self.find_in_unicode(hay);
+        }
+        let bytes = hay.as_bytes();
+        let mut prev_alnum = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            let alnum = b.is_ascii_alphanumeric();
+            if !prev_alnum {
+                let first = b.to_ascii_lowercase();
+                if self.ascii_firsts >> first & 1 == 1 && self.starts_word_at(&bytes[i..], first) {
+                    return true;
+                }
+            }
+            prev_alnum = alnum;
+        }
+        false
+    }
+
+    fn starts_word_at(&self, rest: &[u8], first: u8) -> bool {
+        let from = self.firsts.partition_point(|&f| f < first);
+        let to = from + self.firsts[from..].iter().take_while(|&&f| f == first).count();
+        self.needles[from..to].iter().any(|n| {
+            let n = n.as_bytes();
+            rest.len() >= n.len()
+                && rest[..n.len()].eq_ignore_ascii_case(n)
+                && rest.get(n.len()).is_none_or(|c| !c.is_ascii_alphanumeric())
+        })
+    }
+
+    fn find_in_unicode(&self, hay: &str) -> bool {
+        let mut prev_alnum = false;
+        for (i, c) in hay.char_indices() {
+            if !prev_alnum {
+                let rest = &hay[i..];
+                let hit = self.needles.iter().any(|n| {
+                    prefix_len_ci(rest, n).is_some_and(|len| rest[len..].chars().next().is_none_or(|c| !c.is_alphanumeric()))
+                });
+                if hit {
+                    return true;
+                }
+            }
+            prev_alnum = c.is_alphanumeric();
+        }
+        false
+    }
+}
+
+/// The first 8 bytes of a name, big-endian and zero-padded: comparing keys orders names like
+/// `str::cmp` does (names hold no NUL), and decides most comparisons without touching the
+/// strings. Snapshots, ledgers and compiled models store the keys of their names.
+pub(crate) fn name_key(s: &str) -> u64 {
+    let w = s.bytes().take(8).fold(0u64, |acc, b| (acc << 8) | u64::from(b));
+    w.checked_shl(8 * (8 - s.len().min(8)) as u32).unwrap_or(0)
+}
+
+/// Byte equality of two short strings, word by word and inlined (no call to `memcmp`, which
+/// dominates for the 10–30 byte names compared while scoring).
+#[inline]
+pub(crate) fn eq_short(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+    let words_equal = ca.by_ref().zip(cb.by_ref()).all(|(x, y)| word(x) == word(y));
+    words_equal && ca.remainder().iter().zip(cb.remainder()).all(|(x, y)| x == y)
+}
+
+/// Parses a HubSpot number: a fast path for plain integers, else `f64::from_str`. NaN when the
+/// value is not a finite number.
+pub(crate) fn parse_number(s: &str) -> f64 {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
+        return b.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')) as f64;
+    }
+    s.parse::<f64>().ok().filter(|x| x.is_finite()).unwrap_or(f64::NAN)
+}
+
+/// The domain of an e-mail address, or the value itself when it has no `@` (a bare domain),
+/// without surrounding spaces, `<>` and dots. `None` when nothing is left.
+pub(crate) fn domain_of(value: &str) -> Option<&str> {
+    let b = value.as_bytes();
+    let start = b.iter().rposition(|&c| c == b'@').map_or(0, |i| i + 1);
+    let d = value.get(start..)?.trim();
+    let d = d.trim_end_matches(['>', '.']).trim_start_matches('.');
+    (!d.is_empty()).then_some(d)
+}
+
+/// Longest domain the stack buffer of [`lowercase_domain`] holds (DNS names are at most 253).
+pub(crate) const MAX_DOMAIN: usize = 256;
+
+/// The domain lowercased, in `buf` when it has ASCII capitals, borrowed when already lowercase.
+/// Non-ASCII (internationalized) domains and overlong ones are returned as they are: they
+/// match a list only if written the same way.
+pub(crate) fn lowercase_domain<'a>(domain: &'a str, buf: &'a mut [u8; MAX_DOMAIN]) -> &'a str {
+    if !domain.bytes().any(|b| b.is_ascii_uppercase()) || !domain.is_ascii() || domain.len() > MAX_DOMAIN {
+        return domain;
+    }
+    let out = &mut buf[..domain.len()];
+    out.copy_from_slice(domain.as_bytes());
+    out.make_ascii_lowercase();
+    // ASCII in, ASCII out: still valid UTF-8.
+    std::str::from_utf8(out).unwrap_or(domain)
+}
+
+/// The domain and each parent domain: `a.b.com`, `b.com`, `com`.
+pub(crate) fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(domain).chain(domain.match_indices('.').map(move |(i, _)| &domain[i + 1..]))
+}
+
+/// A small, fast, non-cryptographic hasher (FxHash) for the compiled domain index: its keys come
+/// from the model, not from attackers, so flooding resistance is not needed.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+    }
+}
+
+/// Builds [`FxHasher`]s.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_ignore_case_in_ascii_and_unicode() {
+        assert!(eq_ci("SaaS", "saas"));
+        assert!(!eq_ci("SaaS ", "saas"));
+        assert!(eq_ci("ÉTUDIANT", "étudiant"));
+        assert!(starts_with_ci("Chief Technology Officer", "chief"));
+        assert!(starts_with_ci("Ärztin", "ä"));
+        assert!(contains_ci("VP of Sales", "vp"));
+        assert!(contains_ci("Directeur Général", "général"));
+        assert!(!contains_ci("Engineer", "vp"));
+    }
+
+    #[test]
+    fn word_matches_respect_boundaries() {
+        let find = |hay: &str, ws: &[&str]| Needles::new(ws.iter().map(|w| Box::<str>::from(*w)).collect()).find_in(hay, hay.is_ascii());
+        assert!(find("Marketing Intern", &["student", "intern"]));
+        assert!(find("PhD Student, Biology", &["phd student"]));
+        assert!(!find("International Sales", &["intern", "sale"]));
+        assert!(!find("Internal", &["intern"]));
+        assert!(find("Étudiant", &["étudiant"]));
+        assert!(find("Chef, Étudiant en droit", &["xyz", "étudiant"]));
+        assert!(!find("Étudiante", &["étudiant"]));
+        assert!(find("VP, Sales", &["vp", ""]));
+        assert!(find("the intern", &["intern", "interns", "internship"]));
+    }
+
+    #[test]
+    fn names_compare_like_strings() {
+        use std::cmp::Ordering;
+        for (a, b) in [("a", "b"), ("hs_email", "hs_email_domain"), ("numberofemployees", "numberofemployeez"), ("", "a"), ("same", "same")] {
+            // Keys never contradict the order of the names.
+            let (ka, kb) = (name_key(a), name_key(b));
+            assert!(ka == kb || ka.cmp(&kb) == a.cmp(b), "{a} vs {b}");
+        }
+        assert_eq!(name_key("hs_email"), name_key("hs_email_domain"));
+        assert_eq!(name_key("x").cmp(&name_key("y")), Ordering::Less);
+    }
+
+    #[test]
+    fn short_equality_matches_str_equality() {
+        for (a, b) in [("", ""), ("a", "a"), ("numberofemployees", "numberofemployees"), ("numberofemployees", "numberofemployeez"), ("abcdefgh", "abcdefgh"), ("abcdefgh", "abcdefgi"), ("ab", "abc")] {
+            assert_eq!(eq_short(a, b), a == b, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn numbers_parse_with_and_without_the_fast_path() {
+        assert_eq!(parse_number("150"), 150.0);
+        assert_eq!(parse_number("1.5e3"), 1500.0);
+        assert_eq!(parse_number("-20"), -20.0);
+        assert!(parse_number("n/a").is_nan());
+        assert!(parse_number("inf").is_nan());
+        assert_eq!(parse_number("1234567890123456789"), 1_234_567_890_123_456_789.0);
+    }
+
+    #[test]
+    fn domains_are_extracted_lowercased_and_walked_up() {
+        assert_eq!(domain_of(" Jane <jane@CS.Stanford.EDU> "), Some("CS.Stanford.EDU"));
+        assert_eq!(domain_of("acme.com"), Some("acme.com"));
+        assert_eq!(domain_of("jane@"), None);
+        let mut buf = [0; MAX_DOMAIN];
+        let lower = lowercase_domain("CS.Stanford.EDU", &mut buf);
+        let parents: Vec<&str> = domain_and_parents(lower).collect();
+        assert_eq!(parents, ["cs.stanford.edu", "stanford.edu", "edu"]);
+    }
+}

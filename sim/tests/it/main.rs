@@ -1,0 +1,11 @@
+//! hubspot-sim's integration tests: one binary, one module per area.
+
+mod contract;
+mod control;
+mod crm;
+mod generator;
+mod helpers;
+mod oauth;
+mod rate_limits;
+mod spec;
+mod webhooks;
