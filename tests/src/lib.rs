@@ -522,3 +522,12 @@ pub mod worker {
         Ok(sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE portal_id = $1").bind(portal).fetch_one(pool).await?)
     }
 }
+
+/// A loopback port that was free a moment ago, for a server whose public URL must be known
+/// before it binds (the URL is part of what HubSpot signs).
+pub fn reserve_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -208,3 +208,61 @@ async fn signatures_are_checked_against_the_public_url_behind_a_proxy() {
     assert_eq!(send(local).await.unwrap().status().as_u16(), 401, "the local URL is not what HubSpot signed");
     assert_eq!(app.broker.drain_events().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
+    use hubspot_sim::{AppConfig, PortalSpec, SimConfig, SimServer, TrafficOptions};
+    use std::time::Duration;
+
+    let port = ember_tests::reserve_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let app = TestApi::spawn_with(|s| {
+        s.server.port = port;
+        s.public_base_url = base.clone();
+    })
+    .await
+    .unwrap();
+    let sim = SimServer::start(SimConfig {
+        app: AppConfig {
+            client_secret: app.secret.clone(),
+            webhook_target_url: Some(format!("{base}/webhooks/hubspot")),
+            ..AppConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sim.control();
+    let portal = control.create_portal(PortalSpec { contacts: 40, ..PortalSpec::default() });
+    control.install(portal.id).unwrap();
+    app.db.add_portal(portal.id as i64).await.unwrap();
+    let summary = control.generate_traffic(portal.id, 300, TrafficOptions::default());
+    assert!(summary.webhook_events > 0);
+
+    let expected = summary.webhook_events;
+    let delivered = control
+        .wait_for_deliveries(Duration::from_secs(20), |d| {
+            d.iter().filter(|a| a.status == Some(200)).map(|a| a.event_ids.len()).sum::<usize>() >= expected
+        })
+        .await;
+    let attempts = control.deliveries();
+    assert!(delivered, "statuses: {:?}", attempts.iter().map(|a| (a.status, a.error.clone())).collect::<Vec<_>>());
+    assert!(attempts.iter().all(|a| a.status == Some(200)), "every signed delivery verified on the first try");
+
+    let batches = app.broker.drain_events().await.unwrap();
+    let queued: usize = batches.iter().map(|b| b.events.len()).sum();
+    assert_eq!(queued, expected);
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| &b.events)
+        .map(|e| match e {
+            QueuedEvent::App(a) => a.event_id.get(),
+            QueuedEvent::Workflow(_) => panic!("workflow event from an app subscription"),
+        })
+        .collect();
+    ids.sort();
+    let mut sent: Vec<i64> = attempts.iter().flat_map(|a| a.event_ids.iter().map(|&i| i as i64)).collect();
+    sent.sort();
+    assert_eq!(ids, sent);
+    sim.shutdown().await;
+}

@@ -100,8 +100,10 @@ pub(crate) fn workflow_body(p: &Portal, c: &Contact, trigger: &str, now_ms: i64)
         };
         m.insert((*name).into(), v);
     }
-    m.insert("ember_trigger".into(), json!(trigger));
-    m.insert("ember_triggered_at".into(), json!(now_ms));
+    // Static values the workflow author typed into the action, named as Ember documents them
+    // (docs/intake.md): the engagement it reports and when.
+    m.insert("event".into(), json!(trigger));
+    m.insert("occurredAt".into(), json!(now_ms));
     Value::Object(m)
 }
 
