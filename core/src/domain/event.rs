@@ -16,7 +16,8 @@ use super::{AppId, EventId, EventKey, ObjectId, PortalId, PropertyName, Subscrip
 /// Version of the [`EventBatch`] wire format; a worker rejects versions it does not know.
 pub const BATCH_FORMAT_VERSION: u16 = 1;
 
-/// What one queue message carries: every event of one intake request for one portal.
+/// What one queue message carries: every event of one intake request for one portal. Absent
+/// optional fields are left out of the JSON, which keeps HubSpot-sized batches small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
@@ -88,7 +89,9 @@ pub struct Merge {
     /// The records merged into it.
     pub merged_object_ids: Vec<ObjectId>,
     /// The id of the record the merge created; it can differ from `primary_object_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_object_id: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_properties_moved: Option<i64>,
 }
 
@@ -110,18 +113,27 @@ pub struct AppEvent {
     pub event_id: EventId,
     pub subscription_id: SubscriptionId,
     pub portal_id: PortalId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<AppId>,
     pub occurred_at: DateTime<Utc>,
     pub subscription_type: SubscriptionType,
     pub attempt_number: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_id: Option<ObjectId>,
     /// Generic (`object.*`) subscriptions name the object type, e.g. `0-1` for contacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_type_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub property: Option<PropertyChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_flag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<Merge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub association: Option<Association>,
 }
 
@@ -164,10 +176,13 @@ pub struct WorkflowEvent {
     pub workflow_id: WorkflowId,
     pub object_id: ObjectId,
     /// The engagement this workflow reports (`pricing_page_view`), when the action names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
     /// When the body says the event happened (`occurredAt`/`timestamp`), if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// An idempotency value the portal's workflow put in the body, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<String>,
     /// Every other field of the body, each value normalized to HubSpot's string form.
     pub properties: BTreeMap<String, String>,
