@@ -41,14 +41,16 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let input: Box<dyn BufRead> = if args.contacts.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        let file = File::open(&args.contacts).with_context(|| format!("Cannot open {}", args.contacts.display()))?;
+        let file = File::open(&args.contacts)
+            .with_context(|| format!("Cannot open {}", args.contacts.display()))?;
         Box::new(BufReader::new(file))
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let (mut scored, mut bad) = (0usize, 0usize);
     for (i, line) in input.lines().enumerate() {
         let line_no = i + 1;
-        let line = line.with_context(|| format!("Cannot read {} line {line_no}", args.contacts.display()))?;
+        let line = line
+            .with_context(|| format!("Cannot read {} line {line_no}", args.contacts.display()))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -69,13 +71,17 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     }
     out.flush().context("Cannot write the output")?;
     if bad > 0 {
-        bail!("{bad} line(s) of {} could not be read ({scored} scored)", args.contacts.display());
+        bail!(
+            "{bad} line(s) of {} could not be read ({scored} scored)",
+            args.contacts.display()
+        );
     }
     Ok(())
 }
 
 fn load_model(path: &Path) -> anyhow::Result<CompiledModel> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("Cannot read the model {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Cannot read the model {}", path.display()))?;
     let format = Format::from_file_name(&path.to_string_lossy());
     match Model::load(&text, format) {
         Ok(model) => {
@@ -88,13 +94,27 @@ fn load_model(path: &Path) -> anyhow::Result<CompiledModel> {
             for issue in &errors.errors {
                 eprintln!("{}: {issue}", path.display());
             }
-            bail!("The model {} has {} error(s)", path.display(), errors.errors.len())
+            bail!(
+                "The model {} has {} error(s)",
+                path.display(),
+                errors.errors.len()
+            )
         }
     }
 }
 
-fn score_contact(model: &CompiledModel, contact: &ExportedContact, now: DateTime<Utc>, line: usize, explain: bool) -> Value {
-    let ledger: Ledger = contact.events.iter().flat_map(|e| model.ledger_entries(e)).collect();
+fn score_contact(
+    model: &CompiledModel,
+    contact: &ExportedContact,
+    now: DateTime<Utc>,
+    line: usize,
+    explain: bool,
+) -> Value {
+    let ledger: Ledger = contact
+        .events
+        .iter()
+        .flat_map(|e| model.ledger_entries(e))
+        .collect();
     let s = model.score(&contact.properties, &ledger, now);
     let next = model.next_change_at(&contact.properties, &ledger, now);
     let mut record = json!({
@@ -109,8 +129,14 @@ fn score_contact(model: &CompiledModel, contact: &ExportedContact, now: DateTime
         "properties": s.hubspot_values(model),
     });
     if explain && let Value::Object(fields) = &mut record {
-        fields.insert("exact".into(), json!({ "total": s.total, "fit": s.fit, "engagement": s.engagement }));
-        fields.insert("explanation".into(), serde_json::to_value(s.explain(model)).unwrap_or(Value::Null));
+        fields.insert(
+            "exact".into(),
+            json!({ "total": s.total, "fit": s.fit, "engagement": s.engagement }),
+        );
+        fields.insert(
+            "explanation".into(),
+            serde_json::to_value(s.explain(model)).unwrap_or(Value::Null),
+        );
     }
     record
 }

@@ -1,6 +1,10 @@
 //! Scoring throughput with a realistic model: 20 fit rules, 15 engagement rules and 50 ledger
 //! entries per contact. Target: 1,000,000 contacts per second per core.
 //!
+//! The cases are measured in wall-clock time (criterion's default); a last line reports the hot
+//! path in the benchmark thread's own CPU time, which is what "per core" means and stays honest
+//! on a shared machine where other processes take turns on the same core.
+//!
 //! `cargo bench -p ember-core --bench scoring`; the figures are in BENCHMARKS.md ("Scoring").
 
 use std::hint::black_box;
@@ -83,16 +87,61 @@ fn now() -> DateTime<Utc> {
 
 fn contact(rng: &mut Rng) -> (Snapshot, Vec<LedgerEntry>) {
     let mut s = Snapshot::new();
-    s.insert("email", format!("person{}@{}", rng.next() % 1000, rng.pick(&["acme.com", "gmail.com", "cs.mit.edu", "rival.io", "bigcorp.de", "Example.ORG"])));
-    s.insert("numberofemployees", rng.pick(&["5", "45", "150", "1200", "", "n/a"]));
-    s.insert("industry", rng.pick(&["SaaS", "Retail", "COMPUTER_SOFTWARE", "Healthcare"]));
-    s.insert("jobtitle", rng.pick(&["Chief Executive Officer", "VP Marketing", "Marketing Manager", "Student", "Software Engineer", "Intern, Growth"]));
-    s.insert("country", rng.pick(&["United States", "Germany", "Brazil", "India"]));
-    s.insert("annualrevenue", rng.pick(&["500000", "25000000", "120000000"]));
-    s.insert("lifecyclestage", rng.pick(&["lead", "marketingqualifiedlead", "customer"]));
-    s.insert("website", rng.pick(&["https://acme.com", "http://old.example", "acme.com"]));
+    s.insert(
+        "email",
+        format!(
+            "person{}@{}",
+            rng.next() % 1000,
+            rng.pick(&[
+                "acme.com",
+                "gmail.com",
+                "cs.mit.edu",
+                "rival.io",
+                "bigcorp.de",
+                "Example.ORG"
+            ])
+        ),
+    );
+    s.insert(
+        "numberofemployees",
+        rng.pick(&["5", "45", "150", "1200", "", "n/a"]),
+    );
+    s.insert(
+        "industry",
+        rng.pick(&["SaaS", "Retail", "COMPUTER_SOFTWARE", "Healthcare"]),
+    );
+    s.insert(
+        "jobtitle",
+        rng.pick(&[
+            "Chief Executive Officer",
+            "VP Marketing",
+            "Marketing Manager",
+            "Student",
+            "Software Engineer",
+            "Intern, Growth",
+        ]),
+    );
+    s.insert(
+        "country",
+        rng.pick(&["United States", "Germany", "Brazil", "India"]),
+    );
+    s.insert(
+        "annualrevenue",
+        rng.pick(&["500000", "25000000", "120000000"]),
+    );
+    s.insert(
+        "lifecyclestage",
+        rng.pick(&["lead", "marketingqualifiedlead", "customer"]),
+    );
+    s.insert(
+        "website",
+        rng.pick(&["https://acme.com", "http://old.example", "acme.com"]),
+    );
     s.insert("hs_lead_status", rng.pick(&["OPEN", "NEW", "IN_PROGRESS"]));
-    s.insert("hs_analytics_source", rng.pick(&["ORGANIC_SEARCH", "PAID_SEARCH", "DIRECT_TRAFFIC"]));
+    s.insert(
+        "hs_analytics_source",
+        rng.pick(&["ORGANIC_SEARCH", "PAID_SEARCH", "DIRECT_TRAFFIC"]),
+    );
     s.insert("state", rng.pick(&["CA", "NY", "Bavaria"]));
     if rng.next().is_multiple_of(2) {
         s.insert("phone", "+1 555 0100");
@@ -108,15 +157,71 @@ fn contact(rng: &mut Rng) -> (Snapshot, Vec<LedgerEntry>) {
     (s, entries)
 }
 
-fn bench_scoring(c: &mut Criterion) {
-    let model: CompiledModel = Model::from_yaml_str(MODEL).expect("parses").validate().expect("valid");
-    assert_eq!((model.model().fit.len(), model.model().engagement.len()), (20, 15));
+/// CPU time of this thread in nanoseconds (Linux `/proc/thread-self/schedstat`; the kernel
+/// updates it at scheduler ticks, so only long runs are measured this way).
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+fn bench_wall(c: &mut Criterion) {
+    bench_scoring(c, "scoring");
+}
+
+/// Throughput per core in the thread's own CPU time: on a shared machine other processes take
+/// turns on the same core, which wall-clock time counts and CPU time does not. Runs the hot path
+/// for at least 3 s of CPU time and prints one line.
+fn bench_cpu_time(_: &mut Criterion) {
+    let (model, _, prepared) = setup();
+    let now = now();
+    let mut out = Scored::default();
+    let Some(start) = thread_cpu_ns() else {
+        println!("scoring-cpu: /proc/thread-self/schedstat is not readable; skipped");
+        return;
+    };
+    let mut scored = 0u64;
+    let mut sum = 0i64;
+    while thread_cpu_ns().unwrap_or(u64::MAX).saturating_sub(start) < 3_000_000_000 {
+        for (snapshot, ledger) in &prepared {
+            model.score_into(snapshot, ledger, now, &mut out);
+            sum += out.rounded_total();
+        }
+        scored += prepared.len() as u64;
+    }
+    let cpu = thread_cpu_ns().unwrap_or(start).saturating_sub(start) as f64;
+    black_box(sum);
+    println!(
+        "scoring-cpu/score_into (hot path): {:.0} ns of thread CPU time per contact = {:.0} contacts/s per core ({scored} contacts)",
+        cpu / scored as f64,
+        scored as f64 / (cpu / 1e9)
+    );
+}
+
+type Contacts = Vec<(Snapshot, Vec<LedgerEntry>)>;
+
+fn setup() -> (CompiledModel, Contacts, Vec<(Snapshot, Ledger)>) {
+    let model: CompiledModel = Model::from_yaml_str(MODEL)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert_eq!(
+        (model.model().fit.len(), model.model().engagement.len()),
+        (20, 15)
+    );
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let contacts: Vec<(Snapshot, Vec<LedgerEntry>)> = (0..CONTACTS).map(|_| contact(&mut rng)).collect();
-    let prepared: Vec<(Snapshot, Ledger)> = contacts.iter().map(|(s, e)| (s.clone(), e.iter().cloned().collect())).collect();
+    let contacts: Contacts = (0..CONTACTS).map(|_| contact(&mut rng)).collect();
+    let prepared = contacts
+        .iter()
+        .map(|(s, e)| (s.clone(), e.iter().cloned().collect()))
+        .collect();
+    (model, contacts, prepared)
+}
+
+fn bench_scoring(c: &mut Criterion, group_name: &str) {
+    let (model, contacts, prepared) = setup();
     let now = now();
 
-    let mut group = c.benchmark_group("scoring");
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(CONTACTS as u64));
     group.bench_function("score_into (hot path, 1024 contacts)", |b| {
         let mut out = Scored::default();
@@ -131,32 +236,41 @@ fn bench_scoring(c: &mut Criterion) {
     });
     group.bench_function("score (with explanation vec, 1024 contacts)", |b| {
         b.iter(|| {
-            prepared.iter().map(|(s, l)| model.score(s, l, now).rounded_total()).sum::<i64>()
+            prepared
+                .iter()
+                .map(|(s, l)| model.score(s, l, now).rounded_total())
+                .sum::<i64>()
         })
     });
-    group.bench_function("ledger sort + score_into (unsorted entries, 1024 contacts)", |b| {
-        let mut out = Scored::default();
-        b.iter_batched(
-            || contacts.clone(),
-            |contacts| {
-                let mut sum = 0i64;
-                for (snapshot, entries) in contacts {
-                    let ledger: Ledger = entries.into_iter().collect();
-                    model.score_into(&snapshot, &ledger, now, &mut out);
-                    sum += out.rounded_total();
-                }
-                black_box(sum)
-            },
-            criterion::BatchSize::LargeInput,
-        )
-    });
+    group.bench_function(
+        "ledger sort + score_into (unsorted entries, 1024 contacts)",
+        |b| {
+            let mut out = Scored::default();
+            b.iter_batched(
+                || contacts.clone(),
+                |contacts| {
+                    let mut sum = 0i64;
+                    for (snapshot, entries) in contacts {
+                        let ledger: Ledger = entries.into_iter().collect();
+                        model.score_into(&snapshot, &ledger, now, &mut out);
+                        sum += out.rounded_total();
+                    }
+                    black_box(sum)
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        },
+    );
     group.bench_function("next_change_at (1024 contacts)", |b| {
         b.iter(|| {
-            prepared.iter().filter_map(|(s, l)| model.next_change_at(s, l, now)).count()
+            prepared
+                .iter()
+                .filter_map(|(s, l)| model.next_change_at(s, l, now))
+                .count()
         })
     });
     group.finish();
 }
 
-criterion_group!(benches, bench_scoring);
+criterion_group!(benches, bench_wall, bench_cpu_time);
 criterion_main!(benches);

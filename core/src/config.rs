@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub redis: RedisSettings,
+    pub limiter: LimiterSettings,
     pub hubspot: HubSpotSettings,
     pub intake: IntakeSettings,
     pub telemetry: TelemetrySettings,
@@ -28,6 +29,56 @@ pub struct Settings {
     pub encryption_key: Option<SecretString>,
     #[serde(default)]
     encryption_key_file: Option<String>,
+    /// Earlier token keys (comma-separated base64), still able to open old rows after a
+    /// rotation. From `EMBER_PREVIOUS_ENCRYPTION_KEYS`.
+    #[serde(default)]
+    pub previous_encryption_keys: Option<SecretString>,
+    /// The OAuth install flow, sessions and token refresh.
+    #[serde(default)]
+    pub oauth: OAuthSettings,
+}
+
+/// `[oauth]`: the install flow, console sessions and token refresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OAuthSettings {
+    /// Required scopes asked for at install (FACTS.md D.1).
+    pub scopes: Vec<String>,
+    /// Optional scopes (`optional_scope`).
+    pub optional_scopes: Vec<String>,
+    /// Path of the callback under `public_base_url`; the redirect URI registered with HubSpot.
+    pub redirect_path: String,
+    /// Seconds an install `state` stays valid.
+    pub state_lifetime_secs: u64,
+    /// Seconds a console session lasts.
+    pub session_lifetime_secs: u64,
+    /// Refresh an access token when fewer than this many seconds are left.
+    pub refresh_margin_secs: u64,
+    /// Whether cookies are marked `Secure` (turn off only for plain-http local setups).
+    pub secure_cookies: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            scopes: ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read", "crm.schemas.contacts.write"]
+                .map(String::from)
+                .to_vec(),
+            optional_scopes: Vec::new(),
+            redirect_path: "/oauth/callback".into(),
+            state_lifetime_secs: 600,
+            session_lifetime_secs: 43_200,
+            refresh_margin_secs: 300,
+            secure_cookies: true,
+        }
+    }
+}
+
+impl OAuthSettings {
+    /// The refresh margin.
+    pub fn refresh_margin(&self) -> Duration {
+        Duration::from_secs(self.refresh_margin_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +115,48 @@ impl AmqpSettings {
 pub struct RedisSettings {
     pub url: String,
     pub prefix: String,
+}
+
+/// The distributed HubSpot rate limiter (`core::limiter`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LimiterSettings {
+    /// Calls per window for the public app (HubSpot: 110 per 10 s per account).
+    pub public_burst: u32,
+    /// HubSpot's rolling window, ms.
+    pub window_ms: u64,
+    /// Share of every limit left unused (0.05 = 5%).
+    pub safety_margin: f64,
+    /// Added to the window, ms: absorbs the time between our permit and HubSpot's count.
+    pub window_padding_ms: u64,
+    /// Ember processes sharing the limits; each takes `limit / processes` while Redis is down.
+    pub processes: u32,
+    /// Longest wait for one permit before the caller is told to retry later, ms.
+    pub max_wait_ms: u64,
+    /// Longest wait for Redis before falling back, ms.
+    pub redis_timeout_ms: u64,
+}
+
+impl LimiterSettings {
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if !(0.0..0.5).contains(&self.safety_margin) {
+            problems.push("limiter.safety_margin must be at least 0 and below 0.5".into());
+        }
+        if self.public_burst == 0 || self.processes == 0 || self.window_ms < 1000 || self.redis_timeout_ms == 0 {
+            problems.push(
+                "limiter.public_burst, limiter.processes and limiter.redis_timeout_ms must be positive, \
+                 limiter.window_ms at least 1000"
+                    .into(),
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,10 +288,23 @@ impl Settings {
         if self.amqp.confirm_timeout_ms == 0 || self.amqp.prefetch == 0 || self.database.max_connections == 0 {
             problems.push("amqp.confirm_timeout_ms, amqp.prefetch and database.max_connections must be positive".into());
         }
-        if let Some(key) = &self.encryption_key {
-            if decode_key(key).is_none() {
-                problems.push("EMBER_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes".into());
-            }
+        self.limiter.validate(problems);
+        if !self.oauth.redirect_path.starts_with('/') {
+            problems.push("oauth.redirect_path must start with '/'".into());
+        }
+        if !self.oauth.scopes.iter().any(|s| s == "oauth") {
+            problems.push("oauth.scopes must include \"oauth\"".into());
+        }
+        if self.oauth.state_lifetime_secs == 0 || self.oauth.session_lifetime_secs == 0 {
+            problems.push("oauth.state_lifetime_secs and oauth.session_lifetime_secs must be positive".into());
+        }
+        if self.previous_encryption_keys().is_err() {
+            problems.push("EMBER_PREVIOUS_ENCRYPTION_KEYS must be comma-separated base64 encodings of 32 bytes".into());
+        }
+        if let Some(key) = &self.encryption_key
+            && decode_key(key).is_none()
+        {
+            problems.push("EMBER_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes".into());
         }
     }
 
@@ -222,6 +328,26 @@ impl Settings {
                     .into(),
             ])
         })
+    }
+
+    /// Earlier token encryption keys (for rotation), possibly none.
+    pub fn previous_encryption_keys(&self) -> Result<Vec<[u8; 32]>, SettingsError> {
+        let Some(keys) = &self.previous_encryption_keys else { return Ok(Vec::new()) };
+        keys.expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                decode_key(&SecretString::from(k.to_owned())).ok_or_else(|| {
+                    SettingsError(vec!["EMBER_PREVIOUS_ENCRYPTION_KEYS holds a key that is not base64 of 32 bytes".into()])
+                })
+            })
+            .collect()
+    }
+
+    /// The OAuth redirect URI registered with HubSpot: `public_base_url` + `oauth.redirect_path`.
+    pub fn oauth_redirect_uri(&self) -> String {
+        format!("{}{}", self.public_base_url, self.oauth.redirect_path)
     }
 
     /// The events queue, `<prefix>.events`.

@@ -106,12 +106,13 @@ pub fn decode_v3_uri(uri: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(uri.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(c) = decoded_escape(&bytes[i + 1..i + 3]) {
-                out.push(c);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(c) = decoded_escape(&bytes[i + 1..i + 3])
+        {
+            out.push(c);
+            i += 3;
+            continue;
         }
         // Copy whole UTF-8 sequences: escapes are ASCII, so we never split a character.
         let ch_len = utf8_len(bytes[i]);

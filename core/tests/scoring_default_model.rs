@@ -36,15 +36,32 @@ fn the_default_model_ranks_a_hot_saas_buyer_above_a_student() {
     ]
     .into_iter()
     .collect();
-    let student: Snapshot = [("email", "sam@cs.stanford.edu"), ("jobtitle", "PhD Student")].into_iter().collect();
+    let student: Snapshot = [
+        ("email", "sam@cs.stanford.edu"),
+        ("jobtitle", "PhD Student"),
+    ]
+    .into_iter()
+    .collect();
     let signals = [
-        SignalKind::External { event_type: "pricing_page_view".into() },
-        SignalKind::PropertyChange { property: "recent_conversion_event_name".into(), value: "Demo request".into() },
-        SignalKind::External { event_type: "webinar_attended".into() },
+        SignalKind::External {
+            event_type: "pricing_page_view".into(),
+        },
+        SignalKind::PropertyChange {
+            property: "recent_conversion_event_name".into(),
+            value: "Demo request".into(),
+        },
+        SignalKind::External {
+            event_type: "webinar_attended".into(),
+        },
     ];
     let ledger: Ledger = signals
         .into_iter()
-        .flat_map(|kind| model.ledger_entries(&EngagementSignal { kind, occurred_at: now - Duration::days(2) }))
+        .flat_map(|kind| {
+            model.ledger_entries(&EngagementSignal {
+                kind,
+                occurred_at: now - Duration::days(2),
+            })
+        })
         .collect();
 
     let hot = score(&model, &buyer, &ledger, now);
@@ -59,15 +76,26 @@ fn the_default_model_ranks_a_hot_saas_buyer_above_a_student() {
     assert_eq!(cold.rounded_fit(), -30);
     assert_eq!(cold.grade.as_deref(), Some("D"));
     let reasons = &cold.hubspot_values(&model)["ember_reasons"];
-    assert_eq!(reasons, "Academic e-mail address -15; Student job title -15");
+    assert_eq!(
+        reasons,
+        "Academic e-mail address -15; Student job title -15"
+    );
 }
 
 #[test]
 fn built_in_lists_are_shipped_as_data() {
-    for name in ["freemail", "academic_domains", "student_titles", "competitors"] {
+    for name in [
+        "freemail",
+        "academic_domains",
+        "student_titles",
+        "competitors",
+    ] {
         assert!(builtin_list(name).is_some(), "{name}");
     }
-    assert!(builtin_list("competitors").expect("list").is_empty(), "competitors are per portal");
+    assert!(
+        builtin_list("competitors").expect("list").is_empty(),
+        "competitors are per portal"
+    );
 }
 
 #[test]
@@ -104,7 +132,14 @@ fn the_published_json_schema_is_up_to_date() {
 #[test]
 fn the_schema_describes_rules_and_conditions() {
     let schema = Model::json_schema().to_string();
-    for word in ["engagement", "half_life_days", "email_domain_in", "contains_any", "min_interval_hours", "RuleId"] {
+    for word in [
+        "engagement",
+        "half_life_days",
+        "email_domain_in",
+        "contains_any",
+        "min_interval_hours",
+        "RuleId",
+    ] {
         assert!(schema.contains(word), "{word} missing from the schema");
     }
 }

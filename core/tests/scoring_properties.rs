@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use ember_core::scoring::{
-    Axis, Bounds, Caps, CompiledModel, Condition, Decay, EngagementRule, EventMatcher, FitRule, Ledger,
-    LedgerEntry, Model, OutputMapping, PropertyNumber, RuleId, Snapshot, next_change_at, score,
+    Axis, Bounds, Caps, CompiledModel, Condition, Decay, EngagementRule, EventMatcher, FitRule,
+    Ledger, LedgerEntry, Model, OutputMapping, PropertyNumber, RuleId, Snapshot, next_change_at,
+    score,
 };
 use proptest::prelude::*;
 
@@ -23,32 +24,52 @@ struct RuleSpec {
 }
 
 fn rule_spec(negative_allowed: bool) -> impl Strategy<Value = RuleSpec> {
-    let points = if negative_allowed { (-40i32..=40).boxed() } else { (0i32..=40).boxed() };
+    let points = if negative_allowed {
+        (-40i32..=40).boxed()
+    } else {
+        (0i32..=40).boxed()
+    };
     (
         points,
         proptest::option::of(1u32..=4),
         proptest::option::of(prop_oneof![Just(0.0), 1.0f64..72.0]),
         proptest::option::of(proptest::option::of(0.5f64..90.0)),
     )
-        .prop_map(|(points, cap, min_interval_hours, half_life_days)| RuleSpec {
-            points: f64::from(points) + 0.25,
-            cap,
-            min_interval_hours,
-            half_life_days,
-        })
+        .prop_map(
+            |(points, cap, min_interval_hours, half_life_days)| RuleSpec {
+                points: f64::from(points) + 0.25,
+                cap,
+                min_interval_hours,
+                half_life_days,
+            },
+        )
 }
 
 fn bounds() -> impl Strategy<Value = Bounds> {
-    (proptest::option::of(-60.0f64..0.0), proptest::option::of(10.0f64..120.0)).prop_map(|(min, max)| Bounds { min, max })
+    (
+        proptest::option::of(-60.0f64..0.0),
+        proptest::option::of(10.0f64..120.0),
+    )
+        .prop_map(|(min, max)| Bounds { min, max })
 }
 
 fn caps() -> impl Strategy<Value = Caps> {
-    proptest::option::of((bounds(), bounds(), bounds()))
-        .prop_map(|c| c.map(|(fit, engagement, total)| Caps { fit, engagement, total }).unwrap_or_default())
+    proptest::option::of((bounds(), bounds(), bounds())).prop_map(|c| {
+        c.map(|(fit, engagement, total)| Caps {
+            fit,
+            engagement,
+            total,
+        })
+        .unwrap_or_default()
+    })
 }
 
 fn build(specs: &[RuleSpec], model_half_life: Option<f64>, caps: Caps) -> CompiledModel {
-    let decay = |h: Option<f64>| h.map_or(Decay::None, |half_life_days| Decay::Exponential { half_life_days });
+    let decay = |h: Option<f64>| {
+        h.map_or(Decay::None, |half_life_days| Decay::Exponential {
+            half_life_days,
+        })
+    };
     let engagement = specs
         .iter()
         .enumerate()
@@ -56,7 +77,9 @@ fn build(specs: &[RuleSpec], model_half_life: Option<f64>, caps: Caps) -> Compil
             id: RuleId::parse(format!("rule_{i}")).expect("id"),
             label: None,
             points: s.points,
-            on: EventMatcher::External { event_type: format!("event_{i}") },
+            on: EventMatcher::External {
+                event_type: format!("event_{i}"),
+            },
             cap: s.cap,
             min_interval_hours: s.min_interval_hours,
             decay: s.half_life_days.map(decay),
@@ -66,7 +89,10 @@ fn build(specs: &[RuleSpec], model_half_life: Option<f64>, caps: Caps) -> Compil
         id: RuleId::parse("big").expect("id"),
         label: None,
         points: 27.0,
-        when: Condition::Gt(PropertyNumber { property: "numberofemployees".into(), value: 100.0 }),
+        when: Condition::Gt(PropertyNumber {
+            property: "numberofemployees".into(),
+            value: 100.0,
+        }),
     }];
     let model = Model {
         version: 1,
@@ -94,7 +120,13 @@ fn build(specs: &[RuleSpec], model_half_life: Option<f64>, caps: Caps) -> Compil
 
 /// Events: (rule index, offset from now in ms; mostly past, a few slightly future).
 fn events(rules: usize) -> impl Strategy<Value = Vec<(usize, i64)>> {
-    proptest::collection::vec((0..rules, prop_oneof![9 => -200 * DAY_MS..0i64, 1 => 0i64..3_600_000]), 0..40)
+    proptest::collection::vec(
+        (
+            0..rules,
+            prop_oneof![9 => -200 * DAY_MS..0i64, 1 => 0i64..3_600_000],
+        ),
+        0..40,
+    )
 }
 
 fn ledger_of(events: &[(usize, i64)]) -> Ledger {
@@ -109,7 +141,9 @@ fn entry(rule: usize, offset_ms: i64) -> LedgerEntry {
 }
 
 fn snapshot(big: bool) -> Snapshot {
-    [("numberofemployees", if big { "500" } else { "12" })].into_iter().collect()
+    [("numberofemployees", if big { "500" } else { "12" })]
+        .into_iter()
+        .collect()
 }
 
 /// Rules, the model's half-life, caps, events and whether the contact is a big company.
@@ -118,7 +152,13 @@ type Case = (Vec<RuleSpec>, Option<f64>, Caps, Vec<(usize, i64)>, bool);
 fn model_and_events(negative_allowed: bool) -> impl Strategy<Value = Case> {
     proptest::collection::vec(rule_spec(negative_allowed), 1..6).prop_flat_map(|specs| {
         let n = specs.len();
-        (Just(specs), proptest::option::of(0.5f64..120.0), caps(), events(n), any::<bool>())
+        (
+            Just(specs),
+            proptest::option::of(0.5f64..120.0),
+            caps(),
+            events(n),
+            any::<bool>(),
+        )
     })
 }
 

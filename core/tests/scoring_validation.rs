@@ -13,7 +13,10 @@ fn errors(doc: &str) -> Vec<String> {
 }
 
 fn warnings(doc: &str) -> Vec<String> {
-    let model = Model::parse(doc, Format::Yaml).expect("parses").validate().expect("valid");
+    let model = Model::parse(doc, Format::Yaml)
+        .expect("parses")
+        .validate()
+        .expect("valid");
     model.warnings().iter().map(ToString::to_string).collect()
 }
 
@@ -23,7 +26,11 @@ fn single_error_at(doc: &str, path: &str) -> String {
     let errs = errors(doc);
     assert_eq!(errs.len(), 1, "expected one error at {path}, got {errs:#?}");
     let prefix = format!("{path}: ");
-    assert!(errs[0].starts_with(&prefix), "expected an error at {path}, got {:?}", errs[0]);
+    assert!(
+        errs[0].starts_with(&prefix),
+        "expected an error at {path}, got {:?}",
+        errs[0]
+    );
     errs[0][prefix.len()..].to_owned()
 }
 
@@ -35,9 +42,17 @@ const ONE_EVENT: &str = "{ id: e, points: 1, on: { external: { event_type: x } }
 
 #[test]
 fn a_point_value_that_is_not_a_number_names_its_rule() {
-    let doc = with_rules("[]", &format!("[{ONE_EVENT}, {ONE_EVENT}, {ONE_EVENT}, {{ id: d, points: ten, on: {{ external: {{ event_type: x }} }} }}]"));
+    let doc = with_rules(
+        "[]",
+        &format!(
+            "[{ONE_EVENT}, {ONE_EVENT}, {ONE_EVENT}, {{ id: d, points: ten, on: {{ external: {{ event_type: x }} }} }}]"
+        ),
+    );
     let errs = errors(&doc);
-    assert_eq!(errs, ["engagement[3].points: expected a number (found string \"ten\")"]);
+    assert_eq!(
+        errs,
+        ["engagement[3].points: expected a number (found string \"ten\")"]
+    );
 }
 
 #[test]
@@ -53,10 +68,21 @@ engagement:
 colour: blue
 "#;
     let errs = errors(doc);
-    let paths: Vec<&str> = errs.iter().map(|e| e.split(": ").next().unwrap_or_default()).collect();
+    let paths: Vec<&str> = errs
+        .iter()
+        .map(|e| e.split(": ").next().unwrap_or_default())
+        .collect();
     assert_eq!(
         paths,
-        ["version", "fit[0].when", "fit[1].when.gt.value", "fit[2].id", "engagement[0].pointz", "output", "colour"],
+        [
+            "version",
+            "fit[0].when",
+            "fit[1].when.gt.value",
+            "fit[2].id",
+            "engagement[0].pointz",
+            "output",
+            "colour"
+        ],
         "{errs:#?}"
     );
     assert!(errs[0].contains("expected a whole number"));
@@ -69,14 +95,21 @@ colour: blue
 fn syntax_errors_carry_the_line() {
     let yaml = errors("version: 1\nfit: [\n");
     assert_eq!(yaml.len(), 1);
-    assert!(yaml[0].starts_with("invalid YAML") && yaml[0].contains("line"), "{yaml:?}");
-    let json = Model::parse("{\"version\": 1,\n \"output\": }", Format::Json).expect_err("bad JSON");
+    assert!(
+        yaml[0].starts_with("invalid YAML") && yaml[0].contains("line"),
+        "{yaml:?}"
+    );
+    let json =
+        Model::parse("{\"version\": 1,\n \"output\": }", Format::Json).expect_err("bad JSON");
     assert!(json.errors[0].message.contains("line 2"), "{json}");
 }
 
 #[test]
 fn a_document_that_is_not_a_mapping_is_rejected() {
-    assert_eq!(errors("- 1\n- 2\n"), ["expected a mapping with the model's fields"]);
+    assert_eq!(
+        errors("- 1\n- 2\n"),
+        ["expected a mapping with the model's fields"]
+    );
 }
 
 #[test]
@@ -143,22 +176,29 @@ output: { total: ember_score, fit: ember_score, grade: "Ember Grade", max_reason
         "output.reasons_max_chars: expected 20 to 1000",
     ];
     for want in expected {
-        assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {errs:#?}"
+        );
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
 
 #[test]
 fn numbers_that_are_not_finite_are_rejected() {
-    let doc = with_rules("[ { id: a, points: .nan, when: { known: { property: phone } } } ]", "[]");
+    let doc = with_rules(
+        "[ { id: a, points: .nan, when: { known: { property: phone } } } ]",
+        "[]",
+    );
     let message = single_error_at(&doc, "fit[0].points");
     assert!(message.starts_with("expected a number"), "{message}");
 }
 
 #[test]
 fn a_model_reading_more_than_64_properties_is_rejected() {
-    let rules: Vec<String> =
-        (0..65).map(|i| format!("{{ id: r{i}, points: 1, when: {{ known: {{ property: p{i} }} }} }}")).collect();
+    let rules: Vec<String> = (0..65)
+        .map(|i| format!("{{ id: r{i}, points: 1, when: {{ known: {{ property: p{i} }} }} }}"))
+        .collect();
     let doc = with_rules(&format!("[{}]", rules.join(", ")), "[]");
     let message = single_error_at(&doc, "fit");
     assert!(message.contains("65 properties"), "{message}");
@@ -167,12 +207,18 @@ fn a_model_reading_more_than_64_properties_is_rejected() {
 #[test]
 fn a_model_without_rules_is_valid_with_a_warning() {
     let w = warnings(&format!("version: 1\n{OUTPUT}"));
-    assert_eq!(w, ["the model has no fit and no engagement rules: it never changes a score"]);
+    assert_eq!(
+        w,
+        ["the model has no fit and no engagement rules: it never changes a score"]
+    );
 }
 
 #[test]
 fn zero_points_and_self_feeding_outputs_are_warnings() {
-    let doc = "version: 1\nfit: [ { id: a, points: 0, when: { known: { property: ember_score } } } ]\n".to_owned() + OUTPUT;
+    let doc =
+        "version: 1\nfit: [ { id: a, points: 0, when: { known: { property: ember_score } } } ]\n"
+            .to_owned()
+            + OUTPUT;
     let w = warnings(&doc);
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].starts_with("fit[0].points: zero points"));
@@ -181,7 +227,10 @@ fn zero_points_and_self_feeding_outputs_are_warnings() {
 
 #[test]
 fn validation_errors_display_one_issue_per_line() {
-    let err = Model::parse("version: 0\noutput: { total: X }\n", Format::Yaml).expect("parses").validate().expect_err("invalid");
+    let err = Model::parse("version: 0\noutput: { total: X }\n", Format::Yaml)
+        .expect("parses")
+        .validate()
+        .expect_err("invalid");
     let text = err.to_string();
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.starts_with("version: must be at least 1\noutput.total: "));

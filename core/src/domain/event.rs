@@ -41,6 +41,8 @@ pub enum EventSource {
 /// One event on the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Most events are app events: boxing them would cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum QueuedEvent {
     App(AppEvent),
     Workflow(WorkflowEvent),

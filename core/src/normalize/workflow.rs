@@ -93,10 +93,10 @@ pub fn normalize_workflow_webhook(
         (None, Some(Value::Null)) | (None, None) => None,
         (None, Some(v)) => text(v).map_err(|problem| problems.push(None, "event", problem)).ok(),
     };
-    if let Some(name) = &event_name {
-        if name.is_empty() || name.len() > MAX_KEY_LEN {
-            problems.push(None, "event", format!("must be 1 to {MAX_KEY_LEN} characters"));
-        }
+    if let Some(name) = &event_name
+        && (name.is_empty() || name.len() > MAX_KEY_LEN)
+    {
+        problems.push(None, "event", format!("must be 1 to {MAX_KEY_LEN} characters"));
     }
 
     let reserved = |k: &str| {

@@ -130,20 +130,24 @@ impl Publisher {
     }
 
     async fn live(&self) -> Result<Arc<Live>, PublishError> {
-        if let Some(live) = self.inner.live.read().await.as_ref() {
-            if live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected()) {
-                return Ok(live.clone());
-            }
+        if let Some(live) = self.current().await {
+            return Ok(live);
         }
         let _single_flight = self.inner.reconnecting.lock().await;
-        if let Some(live) = self.inner.live.read().await.as_ref() {
-            if live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected()) {
-                return Ok(live.clone());
-            }
+        if let Some(live) = self.current().await {
+            return Ok(live);
         }
         let live = Arc::new(self.open().await.map_err(PublishError::Unavailable)?);
         *self.inner.live.write().await = Some(live.clone());
         Ok(live)
+    }
+
+    /// The open connection, if it and all its channels are still up.
+    async fn current(&self) -> Option<Arc<Live>> {
+        let live = self.inner.live.read().await;
+        let live = live.as_ref()?;
+        let healthy = live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected());
+        healthy.then(|| live.clone())
     }
 
     async fn open(&self) -> lapin::Result<Live> {

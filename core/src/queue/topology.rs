@@ -12,7 +12,9 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -77,10 +79,22 @@ pub struct RetryTier {
 
 /// The retry ladder: the n-th retry of a message waits `RETRY_TIERS[min(n, len) - 1]`.
 pub const RETRY_TIERS: [RetryTier; 4] = [
-    RetryTier { name: "1s", ttl_ms: 1_000 },
-    RetryTier { name: "10s", ttl_ms: 10_000 },
-    RetryTier { name: "1m", ttl_ms: 60_000 },
-    RetryTier { name: "10m", ttl_ms: 600_000 },
+    RetryTier {
+        name: "1s",
+        ttl_ms: 1_000,
+    },
+    RetryTier {
+        name: "10s",
+        ttl_ms: 10_000,
+    },
+    RetryTier {
+        name: "1m",
+        ttl_ms: 60_000,
+    },
+    RetryTier {
+        name: "10m",
+        ttl_ms: 600_000,
+    },
 ];
 
 /// The tier of a message's `attempt`-th retry (1-based); later retries stay on the last tier.
@@ -94,7 +108,10 @@ pub fn retry_tier(attempt: u32) -> &'static RetryTier {
 /// rather than silently changing a live queue.
 pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
     // Durable: the exchanges must survive a broker restart or publishes would be unroutable.
-    let durable_exchange = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+    let durable_exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
     channel
         .exchange_declare(
             topology.events_exchange().as_str().into(),
@@ -114,13 +131,22 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
 
     // Quorum queues are replicated and must be durable; they also count deliveries, which the
     // worker's retry policy reads.
-    let durable_queue = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
     let mut events_args = quorum();
     events_args.insert(
         ShortString::from("x-dead-letter-exchange"),
         AMQPValue::LongString(topology.dead_letter_exchange().into()),
     );
-    channel.queue_declare(topology.events_queue().as_str().into(), durable_queue, events_args).await?;
+    channel
+        .queue_declare(
+            topology.events_queue().as_str().into(),
+            durable_queue,
+            events_args,
+        )
+        .await?;
     channel
         .queue_bind(
             topology.events_queue().as_str().into(),
@@ -130,7 +156,13 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             FieldTable::default(),
         )
         .await?;
-    channel.queue_declare(topology.dead_letter_queue().as_str().into(), durable_queue, quorum()).await?;
+    channel
+        .queue_declare(
+            topology.dead_letter_queue().as_str().into(),
+            durable_queue,
+            quorum(),
+        )
+        .await?;
     channel
         .queue_bind(
             topology.dead_letter_queue().as_str().into(),
@@ -155,16 +187,27 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         .await?;
     for tier in &RETRY_TIERS {
         let mut args = FieldTable::default();
-        args.insert(ShortString::from("x-message-ttl"), AMQPValue::LongUInt(tier.ttl_ms));
+        args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongUInt(tier.ttl_ms),
+        );
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(topology.events_exchange().into()),
         );
         let queue = topology.retry_queue(tier);
-        channel.queue_declare(queue.as_str().into(), durable_queue, args).await?;
+        channel
+            .queue_declare(queue.as_str().into(), durable_queue, args)
+            .await?;
         let mut binding = FieldTable::default();
-        binding.insert(ShortString::from("x-match"), AMQPValue::LongString("all".into()));
-        binding.insert(ShortString::from(RETRY_TIER_HEADER), AMQPValue::LongString(tier.name.into()));
+        binding.insert(
+            ShortString::from("x-match"),
+            AMQPValue::LongString("all".into()),
+        );
+        binding.insert(
+            ShortString::from(RETRY_TIER_HEADER),
+            AMQPValue::LongString(tier.name.into()),
+        );
         channel
             .queue_bind(
                 queue.as_str().into(),
@@ -180,6 +223,9 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(ShortString::from("x-queue-type"), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }

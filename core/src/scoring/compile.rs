@@ -69,26 +69,62 @@ pub(crate) struct EngagementRuleC {
 
 #[derive(Debug, Clone)]
 pub(crate) enum MatcherC {
-    PropertyChange { property: Box<str>, value: Option<Box<str>> },
-    Workflow { workflow_id: u64, event: Option<Box<str>> },
-    External { event_type: Box<str> },
+    PropertyChange {
+        property: Box<str>,
+        value: Option<Box<str>>,
+    },
+    Workflow {
+        workflow_id: u64,
+        event: Option<Box<str>>,
+    },
+    External {
+        event_type: Box<str>,
+    },
 }
 
 /// A compiled condition; `p` is a property slot, strings are lowercased.
 #[derive(Debug, Clone)]
 pub(crate) enum Cond {
-    Equals { p: usize, value: Box<str> },
-    OneOf { p: usize, values: Box<[Box<str>]> },
+    Equals {
+        p: usize,
+        value: Box<str>,
+    },
+    OneOf {
+        p: usize,
+        values: Box<[Box<str>]>,
+    },
     /// `n` is a number slot.
-    Cmp { n: usize, op: CmpOp, value: f64 },
+    Cmp {
+        n: usize,
+        op: CmpOp,
+        value: f64,
+    },
     /// `n` is a number slot.
-    Between { n: usize, min: f64, max: f64 },
-    Contains { p: usize, value: Box<str> },
-    StartsWith { p: usize, value: Box<str> },
-    ContainsWord { p: usize, needles: Needles },
-    Known { p: usize },
+    Between {
+        n: usize,
+        min: f64,
+        max: f64,
+    },
+    Contains {
+        p: usize,
+        value: Box<str>,
+    },
+    StartsWith {
+        p: usize,
+        value: Box<str>,
+    },
+    ContainsWord {
+        p: usize,
+        needles: Needles,
+    },
+    Known {
+        p: usize,
+    },
     /// `d` is a domain slot.
-    DomainIn { d: usize, mask: u64 },
+    DomainIn {
+        d: usize,
+        mask: u64,
+    },
     All(Box<[Cond]>),
     Any(Box<[Cond]>),
     Not(Box<Cond>),
@@ -123,7 +159,10 @@ impl Model {
     pub fn validate(&self) -> Result<CompiledModel, ValidationErrors> {
         let report = validate::check(self);
         if !report.errors.is_empty() {
-            return Err(ValidationErrors { errors: report.errors, warnings: report.warnings });
+            return Err(ValidationErrors {
+                errors: report.errors,
+                warnings: report.warnings,
+            });
         }
         Ok(compile(self, report.warnings))
     }
@@ -148,7 +187,11 @@ impl CompiledModel {
 
 fn compile(model: &Model, warnings: Vec<ValidationIssue>) -> CompiledModel {
     let resolved = lists::resolve(model);
-    let mut b = Builder { lists: &resolved, props: BTreeMap::new(), domain_sets: Vec::new() };
+    let mut b = Builder {
+        lists: &resolved,
+        props: BTreeMap::new(),
+        domain_sets: Vec::new(),
+    };
     // First pass collects property names so slots can be numbered in sorted order.
     for rule in &model.fit {
         b.collect(&rule.when);
@@ -171,9 +214,25 @@ fn compile(model: &Model, warnings: Vec<ValidationIssue>) -> CompiledModel {
         })
         .collect();
     let slot = |name: &str| props.iter().position(|p| &*p.name == name).unwrap_or(0);
-    let number_slot = |name: &str| props.iter().find(|p| &*p.name == name).and_then(|p| p.numeric).unwrap_or(0);
-    let domain_slot = |name: &str| props.iter().find(|p| &*p.name == name).and_then(|p| p.domain).unwrap_or(0);
-    let slots = Slots { text: &slot, number: &number_slot, domain: &domain_slot };
+    let number_slot = |name: &str| {
+        props
+            .iter()
+            .find(|p| &*p.name == name)
+            .and_then(|p| p.numeric)
+            .unwrap_or(0)
+    };
+    let domain_slot = |name: &str| {
+        props
+            .iter()
+            .find(|p| &*p.name == name)
+            .and_then(|p| p.domain)
+            .unwrap_or(0)
+    };
+    let slots = Slots {
+        text: &slot,
+        number: &number_slot,
+        domain: &domain_slot,
+    };
     let fit = model
         .fit
         .iter()
@@ -190,7 +249,11 @@ fn compile(model: &Model, warnings: Vec<ValidationIssue>) -> CompiledModel {
             *domains.entry(d.as_str().into()).or_default() |= 1u64 << bit;
         }
     }
-    let mut engagement: Vec<EngagementRuleC> = model.engagement.iter().map(|r| engagement_rule(r, model.decay)).collect();
+    let mut engagement: Vec<EngagementRuleC> = model
+        .engagement
+        .iter()
+        .map(|r| engagement_rule(r, model.decay))
+        .collect();
     engagement.sort_by(|a, b| a.id.cmp(&b.id));
     CompiledModel {
         source: model.clone(),
@@ -199,15 +262,27 @@ fn compile(model: &Model, warnings: Vec<ValidationIssue>) -> CompiledModel {
         fit,
         engagement,
         domains,
-        caps: CapsC { fit: bounds(model.caps.fit), engagement: bounds(model.caps.engagement), total: bounds(model.caps.total) },
-        grades: bands(&model.grades).into_iter().map(|(min, i)| (min, model.grades[i].label.as_str().into())).collect(),
+        caps: CapsC {
+            fit: bounds(model.caps.fit),
+            engagement: bounds(model.caps.engagement),
+            total: bounds(model.caps.total),
+        },
+        grades: bands(&model.grades)
+            .into_iter()
+            .map(|(min, i)| (min, model.grades[i].label.as_str().into()))
+            .collect(),
         matrix: model.matrix.as_ref().map(|m| MatrixC {
             fit: bands(&m.fit),
             engagement: bands(&m.engagement),
             cells: m
                 .fit
                 .iter()
-                .map(|f| m.engagement.iter().map(|e| format!("{}{}", f.label, e.label).into()).collect())
+                .map(|f| {
+                    m.engagement
+                        .iter()
+                        .map(|e| format!("{}{}", f.label, e.label).into())
+                        .collect()
+                })
                 .collect(),
         }),
     }
@@ -218,14 +293,20 @@ fn label_of(label: Option<&str>, id: &RuleId) -> Label {
 }
 
 fn bounds(b: Bounds) -> (f64, f64) {
-    (b.min.unwrap_or(f64::NEG_INFINITY), b.max.unwrap_or(f64::INFINITY))
+    (
+        b.min.unwrap_or(f64::NEG_INFINITY),
+        b.max.unwrap_or(f64::INFINITY),
+    )
 }
 
 /// Bands sorted by threshold, highest first, with their index in the document; the band without
 /// `min` comes last with a threshold of −∞.
 fn bands(bands: &[Band]) -> Vec<(f64, usize)> {
-    let mut v: Vec<(f64, usize)> =
-        bands.iter().enumerate().map(|(i, b)| (b.min.unwrap_or(f64::NEG_INFINITY), i)).collect();
+    let mut v: Vec<(f64, usize)> = bands
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.min.unwrap_or(f64::NEG_INFINITY), i))
+        .collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     v
 }
@@ -246,13 +327,18 @@ fn engagement_rule(r: &EngagementRule, model_decay: Decay) -> EngagementRuleC {
                 property: property.as_str().into(),
                 value: value.as_ref().map(|v| lower(&v.0)),
             },
-            EventMatcher::Workflow { workflow_id, event } => {
-                MatcherC::Workflow { workflow_id: *workflow_id, event: event.as_deref().map(lower) }
-            }
-            EventMatcher::External { event_type } => MatcherC::External { event_type: lower(event_type) },
+            EventMatcher::Workflow { workflow_id, event } => MatcherC::Workflow {
+                workflow_id: *workflow_id,
+                event: event.as_deref().map(lower),
+            },
+            EventMatcher::External { event_type } => MatcherC::External {
+                event_type: lower(event_type),
+            },
         },
         cap: r.cap.map(|c| c as usize),
-        min_interval_ms: r.min_interval_hours.map_or(0, |h| (h * MS_PER_HOUR).round() as i64),
+        min_interval_ms: r
+            .min_interval_hours
+            .map_or(0, |h| (h * MS_PER_HOUR).round() as i64),
         rate_per_ms,
     }
 }
@@ -279,11 +365,16 @@ impl Builder<'_> {
             e.1 |= domain;
         };
         match c {
-            Condition::Equals(t) | Condition::NotEquals(t) | Condition::Contains(t) | Condition::StartsWith(t) => {
+            Condition::Equals(t)
+            | Condition::NotEquals(t)
+            | Condition::Contains(t)
+            | Condition::StartsWith(t) => {
                 mark(&t.property, false, false);
             }
             Condition::OneOf(t) | Condition::NoneOf(t) => mark(&t.property, false, false),
-            Condition::Gt(n) | Condition::Gte(n) | Condition::Lt(n) | Condition::Lte(n) => mark(&n.property, true, false),
+            Condition::Gt(n) | Condition::Gte(n) | Condition::Lt(n) | Condition::Lte(n) => {
+                mark(&n.property, true, false)
+            }
             Condition::Between(r) => mark(&r.property, true, false),
             Condition::ContainsAny(t) => mark(&t.property, false, false),
             Condition::Known(p) | Condition::Unknown(p) => mark(&p.property, false, false),
@@ -299,41 +390,78 @@ impl Builder<'_> {
 
     /// The bit of a domain set, reusing the bit of an identical set.
     fn domain_bit(&mut self, set: BTreeSet<String>) -> u64 {
-        let i = self.domain_sets.iter().position(|s| *s == set).unwrap_or_else(|| {
-            self.domain_sets.push(set);
-            self.domain_sets.len() - 1
-        });
+        let i = self
+            .domain_sets
+            .iter()
+            .position(|s| *s == set)
+            .unwrap_or_else(|| {
+                self.domain_sets.push(set);
+                self.domain_sets.len() - 1
+            });
         1u64 << i
     }
 
     fn cond(&mut self, c: &Condition, slots: &Slots<'_>) -> Cond {
         let slot = slots.text;
         let lower = |s: &str| -> Box<str> { lowercase(s.trim()).into() };
-        let many = |vs: &[super::model::TextValue]| -> Box<[Box<str>]> { vs.iter().map(|v| lower(&v.0)).collect() };
-        let num = |p: &str, op, value| Cond::Cmp { n: (slots.number)(p), op, value };
+        let many = |vs: &[super::model::TextValue]| -> Box<[Box<str>]> {
+            vs.iter().map(|v| lower(&v.0)).collect()
+        };
+        let num = |p: &str, op, value| Cond::Cmp {
+            n: (slots.number)(p),
+            op,
+            value,
+        };
         match c {
-            Condition::Equals(t) => Cond::Equals { p: slot(&t.property), value: lower(&t.value.0) },
-            Condition::NotEquals(t) => {
-                Cond::Not(Box::new(Cond::Equals { p: slot(&t.property), value: lower(&t.value.0) }))
-            }
-            Condition::OneOf(t) => Cond::OneOf { p: slot(&t.property), values: many(&t.values) },
-            Condition::NoneOf(t) => Cond::Not(Box::new(Cond::OneOf { p: slot(&t.property), values: many(&t.values) })),
+            Condition::Equals(t) => Cond::Equals {
+                p: slot(&t.property),
+                value: lower(&t.value.0),
+            },
+            Condition::NotEquals(t) => Cond::Not(Box::new(Cond::Equals {
+                p: slot(&t.property),
+                value: lower(&t.value.0),
+            })),
+            Condition::OneOf(t) => Cond::OneOf {
+                p: slot(&t.property),
+                values: many(&t.values),
+            },
+            Condition::NoneOf(t) => Cond::Not(Box::new(Cond::OneOf {
+                p: slot(&t.property),
+                values: many(&t.values),
+            })),
             Condition::Gt(n) => num(&n.property, CmpOp::Gt, n.value),
             Condition::Gte(n) => num(&n.property, CmpOp::Gte, n.value),
             Condition::Lt(n) => num(&n.property, CmpOp::Lt, n.value),
             Condition::Lte(n) => num(&n.property, CmpOp::Lte, n.value),
-            Condition::Between(r) => Cond::Between { n: (slots.number)(&r.property), min: r.min, max: r.max },
-            Condition::Contains(t) => Cond::Contains { p: slot(&t.property), value: lower(&t.value.0) },
-            Condition::StartsWith(t) => Cond::StartsWith { p: slot(&t.property), value: lower(&t.value.0) },
+            Condition::Between(r) => Cond::Between {
+                n: (slots.number)(&r.property),
+                min: r.min,
+                max: r.max,
+            },
+            Condition::Contains(t) => Cond::Contains {
+                p: slot(&t.property),
+                value: lower(&t.value.0),
+            },
+            Condition::StartsWith(t) => Cond::StartsWith {
+                p: slot(&t.property),
+                value: lower(&t.value.0),
+            },
             Condition::ContainsAny(t) => {
                 let mut values: Vec<Box<str>> = t.values.iter().map(|v| lower(&v.0)).collect();
                 if let Some(list) = &t.list {
                     values.extend(self.list(list).iter().map(|s| s.as_str().into()));
                 }
-                Cond::ContainsWord { p: slot(&t.property), needles: Needles::new(values) }
+                Cond::ContainsWord {
+                    p: slot(&t.property),
+                    needles: Needles::new(values),
+                }
             }
-            Condition::Known(p) => Cond::Known { p: slot(&p.property) },
-            Condition::Unknown(p) => Cond::Not(Box::new(Cond::Known { p: slot(&p.property) })),
+            Condition::Known(p) => Cond::Known {
+                p: slot(&p.property),
+            },
+            Condition::Unknown(p) => Cond::Not(Box::new(Cond::Known {
+                p: slot(&p.property),
+            })),
             Condition::EmailDomainIn(d) => {
                 let mut mask = 0;
                 if let Some(list) = &d.list {
@@ -341,10 +469,17 @@ impl Builder<'_> {
                     mask |= self.domain_bit(set);
                 }
                 if !d.domains.is_empty() {
-                    let set = d.domains.iter().filter_map(|e| lists::normalize_entry(e)).collect();
+                    let set = d
+                        .domains
+                        .iter()
+                        .filter_map(|e| lists::normalize_entry(e))
+                        .collect();
                     mask |= self.domain_bit(set);
                 }
-                Cond::DomainIn { d: (slots.domain)(&d.property), mask }
+                Cond::DomainIn {
+                    d: (slots.domain)(&d.property),
+                    mask,
+                }
             }
             Condition::All(cs) => Cond::All(cs.iter().map(|c| self.cond(c, slots)).collect()),
             Condition::Any(cs) => Cond::Any(cs.iter().map(|c| self.cond(c, slots)).collect()),

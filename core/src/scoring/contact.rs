@@ -48,7 +48,12 @@ impl Snapshot {
             snap.text.push_str(name);
             let name_end = offset(&snap.text);
             snap.text.push_str(value);
-            snap.props.push(PropSpan { key: name_key(name), start, name_end, end: offset(&snap.text) });
+            snap.props.push(PropSpan {
+                key: name_key(name),
+                start,
+                name_end,
+                end: offset(&snap.text),
+            });
         }
         snap
     }
@@ -72,7 +77,11 @@ impl Snapshot {
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self.position(name).ok()?;
         let removed = self.value_of(&self.props[i]).to_owned();
-        let rest = self.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, p)| p);
+        let rest = self
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, p)| p);
         *self = Self::from_sorted(rest.collect::<Vec<_>>().into_iter());
         Some(removed)
     }
@@ -85,7 +94,9 @@ impl Snapshot {
 
     /// The properties, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.props.iter().map(|p| (self.name_of(p), self.value_of(p)))
+        self.props
+            .iter()
+            .map(|p| (self.name_of(p), self.value_of(p)))
     }
 
     /// How many properties it holds.
@@ -104,11 +115,15 @@ impl Snapshot {
     }
 
     pub(crate) fn name_of(&self, p: &PropSpan) -> &str {
-        self.text.get(p.start as usize..p.name_end as usize).unwrap_or_default()
+        self.text
+            .get(p.start as usize..p.name_end as usize)
+            .unwrap_or_default()
     }
 
     pub(crate) fn value_of(&self, p: &PropSpan) -> &str {
-        self.text.get(p.name_end as usize..p.end as usize).unwrap_or_default()
+        self.text
+            .get(p.name_end as usize..p.end as usize)
+            .unwrap_or_default()
     }
 
     /// A property's value and where it starts in the text.
@@ -124,21 +139,29 @@ impl Snapshot {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Snapshot {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let map: BTreeMap<String, String> = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: BTreeMap<String, String> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Self::from_sorted(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
 impl From<Snapshot> for BTreeMap<String, String> {
     fn from(s: Snapshot) -> Self {
-        s.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        s.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
 impl<'de> Deserialize<'de> for Snapshot {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, Option<TextValue>>::deserialize(d)?;
-        Ok(map.into_iter().filter_map(|(k, v)| v.map(|v| (k, v.0))).collect())
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v.0)))
+            .collect())
     }
 }
 
@@ -213,26 +236,49 @@ impl Ledger {
     /// ascending), in id order.
     pub(crate) fn runs(&self) -> impl Iterator<Item = (u64, &str, &[i64])> {
         self.runs.iter().map(|r| {
-            let id = self.ids.get(r.id_start as usize..r.id_end as usize).unwrap_or_default();
-            (r.key, id, self.times_ms.get(r.start as usize..r.end as usize).unwrap_or_default())
+            let id = self
+                .ids
+                .get(r.id_start as usize..r.id_end as usize)
+                .unwrap_or_default();
+            (
+                r.key,
+                id,
+                self.times_ms
+                    .get(r.start as usize..r.end as usize)
+                    .unwrap_or_default(),
+            )
         })
     }
 
     fn index(&mut self) {
-        self.times_ms = self.entries.iter().map(|e| e.occurred_at.timestamp_millis()).collect();
+        self.times_ms = self
+            .entries
+            .iter()
+            .map(|e| e.occurred_at.timestamp_millis())
+            .collect();
         self.runs.clear();
         self.ids.clear();
-        for (start, group) in self.entries.chunk_by(|a, b| a.rule == b.rule).scan(0, |at, g| {
-            let start = *at;
-            *at += g.len();
-            Some((start, g))
-        }) {
+        for (start, group) in self
+            .entries
+            .chunk_by(|a, b| a.rule == b.rule)
+            .scan(0, |at, g| {
+                let start = *at;
+                *at += g.len();
+                Some((start, g))
+            })
+        {
             let id = group[0].rule.as_str();
             let offset = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             let id_start = offset(self.ids.len());
             self.ids.push_str(id);
             let (start, end) = (offset(start), offset(start + group.len()));
-            self.runs.push(Run { key: name_key(id), id_start, id_end: offset(self.ids.len()), start, end });
+            self.runs.push(Run {
+                key: name_key(id),
+                id_start,
+                id_end: offset(self.ids.len()),
+                start,
+                end,
+            });
         }
     }
 }
@@ -241,7 +287,10 @@ impl FromIterator<LedgerEntry> for Ledger {
     fn from_iter<I: IntoIterator<Item = LedgerEntry>>(iter: I) -> Self {
         let mut entries: Vec<LedgerEntry> = iter.into_iter().collect();
         entries.sort_unstable();
-        let mut ledger = Self { entries, ..Self::default() };
+        let mut ledger = Self {
+            entries,
+            ..Self::default()
+        };
         ledger.index();
         ledger
     }

@@ -32,7 +32,11 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 /// 2^(−Δ·rate) for an age Δ in milliseconds; an event not yet past (clock skew) counts in full.
 #[inline(always)]
 pub(crate) fn decay_factor(rate_per_ms: f64, age_ms: i64) -> f64 {
-    if rate_per_ms == 0.0 || age_ms <= 0 { 1.0 } else { exp2_non_positive(-(age_ms as f64) * rate_per_ms) }
+    if rate_per_ms == 0.0 || age_ms <= 0 {
+        1.0
+    } else {
+        exp2_non_positive(-(age_ms as f64) * rate_per_ms)
+    }
 }
 
 /// 2^x for x ≤ 0; 0 below −1022 (the factor of an event older than 1022 half-lives).
@@ -62,7 +66,10 @@ mod tests {
         let mut x = 0.0f64;
         while x > -1000.0 {
             let (ours, libm) = (exp2_non_positive(x), x.exp2());
-            assert!(((ours - libm) / libm).abs() < 1e-15, "2^{x}: {ours} vs {libm}");
+            assert!(
+                ((ours - libm) / libm).abs() < 1e-15,
+                "2^{x}: {ours} vs {libm}"
+            );
             x -= 0.001_237;
         }
         assert_eq!(exp2_non_positive(0.0), 1.0);

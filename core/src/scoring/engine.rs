@@ -3,21 +3,16 @@
 //! total(t) = cap_total( cap_fit(Σ fit_i · w_i) + cap_engagement(Σ_j w_j · 2^(−(t − t_j) / h_j)) )
 //!
 //! The hot path ([`CompiledModel::score_into`]) allocates nothing: the snapshot is bound to the
-//! compiled property slots in one merge pass into stack arrays, and the sorted ledger is
-//! merge-joined with the engagement rules sorted by id.
+//! compiled property slots in one merge pass into stack arrays (`bound`), and the sorted ledger
+//! is merge-joined with the engagement rules sorted by id.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::compile::{CmpOp, CompiledModel, Cond, EngagementRuleC, Label};
+use super::compile::{CompiledModel, EngagementRuleC, Label};
 use super::contact::{Ledger, Snapshot};
 use super::decay::decay_factor;
-use super::text::{
-    MAX_DOMAIN, contains_ci, domain_and_parents, domain_of, eq_ci, eq_short, lowercase_domain,
-    parse_number,
-    starts_with_ci,
-};
-use super::validate::{MAX_DOMAIN_PROPERTIES, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES};
+use super::text::eq_short;
 
 /// Which axis a rule scores on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,33 +80,51 @@ impl Scored {
 }
 
 /// Scores a contact at `now` (see [`CompiledModel::score`]).
-pub fn score(model: &CompiledModel, snapshot: &Snapshot, ledger: &Ledger, now: DateTime<Utc>) -> Scored {
+pub fn score(
+    model: &CompiledModel,
+    snapshot: &Snapshot,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+) -> Scored {
     model.score(snapshot, ledger, now)
 }
 
 impl CompiledModel {
     /// Scores a contact at `now`.
     pub fn score(&self, snapshot: &Snapshot, ledger: &Ledger, now: DateTime<Utc>) -> Scored {
-        let mut out = Scored { contributions: Vec::with_capacity(self.fit.len() + self.engagement.len()), ..Scored::default() };
+        let mut out = Scored {
+            contributions: Vec::with_capacity(self.fit.len() + self.engagement.len()),
+            ..Scored::default()
+        };
         self.score_into(snapshot, ledger, now, &mut out);
         out
     }
 
     /// Scores a contact into `out`, reusing its buffer: no allocation once `out` has grown.
-    pub fn score_into(&self, snapshot: &Snapshot, ledger: &Ledger, now: DateTime<Utc>, out: &mut Scored) {
+    pub fn score_into(
+        &self,
+        snapshot: &Snapshot,
+        ledger: &Ledger,
+        now: DateTime<Utc>,
+        out: &mut Scored,
+    ) {
         out.contributions.clear();
         let fit = self.fit_points(snapshot, &mut out.contributions);
-        let engagement = self.engagement_points(ledger, now.timestamp_millis(), &mut out.contributions);
+        let engagement =
+            self.engagement_points(ledger, now.timestamp_millis(), &mut out.contributions);
         let (fit, engagement, total) = self.combine(fit, engagement);
         out.fit = fit;
         out.engagement = engagement;
         out.total = total;
-        out.grade = band_label(&self.grades, total);
-        out.cell = self.matrix.as_ref().and_then(|m| {
-            let f = band_index(&m.fit, fit)?;
-            let e = band_index(&m.engagement, engagement)?;
-            m.cells.get(f)?.get(e).cloned()
-        });
+        set_label(&mut out.grade, band_label(&self.grades, total));
+        set_label(
+            &mut out.cell,
+            self.matrix.as_ref().and_then(|m| {
+                let f = band_index(&m.fit, fit)?;
+                let e = band_index(&m.engagement, engagement)?;
+                m.cells.get(f)?.get(e)
+            }),
+        );
     }
 
     /// Applies the caps: (fit, engagement, total).
@@ -119,31 +132,33 @@ impl CompiledModel {
         let c = &self.caps;
         let fit = fit.clamp(c.fit.0, c.fit.1);
         let engagement = engagement.clamp(c.engagement.0, c.engagement.1);
-        (fit, engagement, (fit + engagement).clamp(c.total.0, c.total.1))
-    }
-
-    /// The sum of the fit rules that hold, recording each.
-    pub(crate) fn fit_points(&self, snapshot: &Snapshot, out: &mut Vec<Contribution>) -> f64 {
-        let bound = Bound::new(self, snapshot);
-        let mut sum = 0.0;
-        for (i, rule) in self.fit.iter().enumerate() {
-            if bound.eval(&rule.cond) {
-                sum += rule.points;
-                out.push(Contribution { axis: Axis::Fit, rule: i, raw: rule.points, points: rule.points, count: 1 });
-            }
-        }
-        sum
+        (
+            fit,
+            engagement,
+            (fit + engagement).clamp(c.total.0, c.total.1),
+        )
     }
 
     /// The decayed sum of the counted ledger entries at `now_ms`, recording each rule.
-    pub(crate) fn engagement_points(&self, ledger: &Ledger, now_ms: i64, out: &mut Vec<Contribution>) -> f64 {
+    pub(crate) fn engagement_points(
+        &self,
+        ledger: &Ledger,
+        now_ms: i64,
+        out: &mut Vec<Contribution>,
+    ) -> f64 {
         let mut sum = 0.0;
         self.for_each_rule_run(ledger, |i, rule, times| {
             let (decayed, count) = rule_points(rule, times, now_ms);
             if count > 0 {
                 sum += decayed;
                 let raw = rule.points * f64::from(count);
-                out.push(Contribution { axis: Axis::Engagement, rule: i, raw, points: decayed, count });
+                out.push(Contribution {
+                    axis: Axis::Engagement,
+                    rule: i,
+                    raw,
+                    points: decayed,
+                    count,
+                });
             }
         });
         sum
@@ -151,7 +166,11 @@ impl CompiledModel {
 
     /// Calls `f` with each engagement rule that has ledger entries, and their times; a
     /// merge-join of two lists sorted by rule id.
-    pub(crate) fn for_each_rule_run<'l>(&self, ledger: &'l Ledger, mut f: impl FnMut(usize, &EngagementRuleC, &'l [i64])) {
+    pub(crate) fn for_each_rule_run<'l>(
+        &self,
+        ledger: &'l Ledger,
+        mut f: impl FnMut(usize, &EngagementRuleC, &'l [i64]),
+    ) {
         // Both lists are sorted by name, hence by key; equal keys (a shared 8-byte prefix) are
         // told apart by the full id.
         let rules = &self.engagement;
@@ -160,8 +179,13 @@ impl CompiledModel {
             while rules.get(i).is_some_and(|r| r.key < key) {
                 i += 1;
             }
-            let same_key = rules[i.min(rules.len())..].iter().take_while(|r| r.key == key);
-            if let Some((offset, rule)) = same_key.enumerate().find(|(_, r)| eq_short(r.id.as_str(), id)) {
+            let same_key = rules[i.min(rules.len())..]
+                .iter()
+                .take_while(|r| r.key == key);
+            if let Some((offset, rule)) = same_key
+                .enumerate()
+                .find(|(_, r)| eq_short(r.id.as_str(), id))
+            {
                 f(i + offset, rule, times);
             }
         }
@@ -217,31 +241,41 @@ pub(crate) fn for_each_counted(rule: &EngagementRuleC, times: &[i64], mut f: imp
 /// same selection as [`for_each_counted`], written as plain loops for the hot path.
 #[inline]
 pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) -> (f64, u32) {
-    let (gap, skip, rate) = (rule.min_interval_ms, capped_away(rule, times), rule.rate_per_ms);
+    let (gap, skip, rate) = (
+        rule.min_interval_ms,
+        capped_away(rule, times),
+        rule.rate_per_ms,
+    );
     let (factors, count) = if gap == 0 {
         // Every entry is spaced: the counted ones are the most recent after the cap.
         let counted = times.get(skip..).unwrap_or_default();
         let factors = if rate == 0.0 {
             counted.len() as f64
         } else {
-            counted.iter().fold(0.0, |sum, &t| sum + decay_factor(rate, now_ms - t))
+            counted
+                .iter()
+                .fold(0.0, |sum, &t| sum + decay_factor(rate, now_ms - t))
         };
         (factors, counted.len())
     } else {
+        // Branch-free: whether a repeat is spaced enough is data-dependent and would be
+        // mispredicted; computing a factor that is then dropped costs less.
         let (mut last, mut seen, mut count, mut factors) = (i64::MIN, 0usize, 0usize, 0.0);
         for &t in times {
-            if spaced(gap, t, last) {
-                last = t;
-                seen += 1;
-                if seen > skip {
-                    factors += decay_factor(rate, now_ms - t);
-                    count += 1;
-                }
-            }
+            let keep = (last == i64::MIN) | (t.wrapping_sub(last) >= gap);
+            last = if keep { t } else { last };
+            seen += usize::from(keep);
+            let take = keep & (seen > skip);
+            let factor = decay_factor(rate, now_ms - t);
+            factors += if take { factor } else { 0.0 };
+            count += usize::from(take);
         }
         (factors, count)
     };
-    (rule.points * factors, u32::try_from(count).unwrap_or(u32::MAX))
+    (
+        rule.points * factors,
+        u32::try_from(count).unwrap_or(u32::MAX),
+    )
 }
 
 fn band_index(bands: &[(f64, usize)], value: f64) -> Option<usize> {
@@ -249,110 +283,15 @@ fn band_index(bands: &[(f64, usize)], value: f64) -> Option<usize> {
     bands.iter().find(|(min, _)| r >= *min).map(|&(_, i)| i)
 }
 
-fn band_label(bands: &[(f64, Label)], value: f64) -> Option<Label> {
+fn band_label(bands: &[(f64, Label)], value: f64) -> Option<&Label> {
     let r = round_score(value) as f64;
-    bands.iter().find(|(min, _)| r >= *min).map(|(_, l)| l.clone())
+    bands.iter().find(|(min, _)| r >= *min).map(|(_, l)| l)
 }
 
-/// A snapshot bound to the compiled property slots, with numbers parsed and domains looked up
-/// once per contact. Kept small (about 700 bytes): it is initialized for every contact.
-struct Bound<'a> {
-    snapshot: &'a Snapshot,
-    /// Byte range of each slot's trimmed value in the snapshot's text; empty when unknown.
-    values: [(u32, u32); MAX_PROPERTIES],
-    /// Bit `slot` is set when that value is ASCII (the fast comparison path).
-    ascii: u64,
-    numbers: [f64; MAX_NUMBER_PROPERTIES],
-    domains: [u64; MAX_DOMAIN_PROPERTIES],
-}
-
-impl<'a> Bound<'a> {
-    fn new(model: &CompiledModel, snapshot: &'a Snapshot) -> Self {
-        let mut b = Self {
-            snapshot,
-            values: [(0, 0); MAX_PROPERTIES],
-            ascii: 0,
-            numbers: [f64::NAN; MAX_NUMBER_PROPERTIES],
-            domains: [0; MAX_DOMAIN_PROPERTIES],
-        };
-        let spans = snapshot.spans();
-        let mut j = 0;
-        for (slot, prop) in model.props.iter().enumerate().take(MAX_PROPERTIES) {
-            // Both sides are sorted by name, hence by key.
-            while spans.get(j).is_some_and(|p| p.key < prop.key) {
-                j += 1;
-            }
-            let same_key = spans[j.min(spans.len())..].iter().take_while(|p| p.key == prop.key);
-            let Some(span) = same_key.into_iter().find(|p| eq_short(snapshot.name_of(p), &prop.name)) else {
-                continue;
-            };
-            let (raw, raw_start) = snapshot.value_span(span);
-            let value = raw.trim_ascii();
-            let ascii = value.is_ascii();
-            let value = if ascii { value } else { value.trim() };
-            if value.is_empty() {
-                continue;
-            }
-            let start = raw_start + (value.as_ptr() as usize - raw.as_ptr() as usize);
-            b.values[slot] = (offset(start), offset(start + value.len()));
-            b.ascii |= u64::from(ascii) << slot;
-            if let Some(n) = prop.numeric
-                && let Some(x) = b.numbers.get_mut(n)
-            {
-                *x = parse_number(value);
-            }
-            if let Some(d) = prop.domain
-                && let Some(domain) = domain_of(value)
-                && let Some(mask) = b.domains.get_mut(d)
-            {
-                let mut buf = [0; MAX_DOMAIN];
-                let lower = lowercase_domain(domain, &mut buf);
-                *mask = domain_and_parents(lower).fold(0, |m, d| m | model.domains.get(d).copied().unwrap_or(0));
-            }
-        }
-        b
+/// Sets a label, skipping the reference-count traffic when it is already the same one.
+fn set_label(slot: &mut Option<Label>, label: Option<&Label>) {
+    match (slot.as_ref(), label) {
+        (Some(old), Some(new)) if std::sync::Arc::ptr_eq(old, new) => {}
+        _ => *slot = label.cloned(),
     }
-
-    fn text(&self, slot: usize) -> Option<&'a str> {
-        let &(start, end) = self.values.get(slot)?;
-        (end > start).then(|| self.snapshot.text_at(start as usize, end as usize))
-    }
-
-    fn eval(&self, c: &Cond) -> bool {
-        let ascii = |p: usize| self.ascii >> p & 1 == 1;
-        let number = |n: usize| self.numbers.get(n).copied().unwrap_or(f64::NAN);
-        // Needles are lowercased: an ASCII value equals one only if it has its length.
-        let equal = |p: usize, v: &str, needle: &str| {
-            if ascii(p) { v.len() == needle.len() && v.eq_ignore_ascii_case(needle) } else { eq_ci(v, needle) }
-        };
-        match c {
-            Cond::Equals { p, value } => self.text(*p).is_some_and(|v| equal(*p, v, value)),
-            Cond::OneOf { p, values } => self.text(*p).is_some_and(|v| values.iter().any(|x| equal(*p, v, x))),
-            Cond::Cmp { n, op, value } => {
-                let x = number(*n);
-                match op {
-                    CmpOp::Gt => x > *value,
-                    CmpOp::Gte => x >= *value,
-                    CmpOp::Lt => x < *value,
-                    CmpOp::Lte => x <= *value,
-                }
-            }
-            Cond::Between { n, min, max } => {
-                let x = number(*n);
-                x >= *min && x <= *max
-            }
-            Cond::Contains { p, value } => self.text(*p).is_some_and(|v| contains_ci(v, value)),
-            Cond::StartsWith { p, value } => self.text(*p).is_some_and(|v| starts_with_ci(v, value)),
-            Cond::ContainsWord { p, needles } => self.text(*p).is_some_and(|v| needles.find_in(v, ascii(*p))),
-            Cond::Known { p } => self.text(*p).is_some(),
-            Cond::DomainIn { d, mask } => self.domains.get(*d).is_some_and(|m| m & mask != 0),
-            Cond::All(cs) => cs.iter().all(|c| self.eval(c)),
-            Cond::Any(cs) => cs.iter().any(|c| self.eval(c)),
-            Cond::Not(c) => !self.eval(c),
-        }
-    }
-}
-
-fn offset(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }

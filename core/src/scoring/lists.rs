@@ -59,7 +59,8 @@ pub(crate) fn resolve(model: &Model) -> BTreeMap<String, Vec<String>> {
         (COMPETITORS, None, &l.competitors),
     ];
     for (name, edit, extra) in edits {
-        let mut set: BTreeSet<String> = builtin_list(name).unwrap_or_default().into_iter().collect();
+        let mut set: BTreeSet<String> =
+            builtin_list(name).unwrap_or_default().into_iter().collect();
         if let Some(edit) = edit {
             set.extend(edit.add.iter().filter_map(|e| normalize_entry(e)));
             for e in edit.remove.iter().filter_map(|e| normalize_entry(e)) {
@@ -86,13 +87,20 @@ mod tests {
             let list = builtin_list(name).expect("built-in");
             assert!(list.len() > 5, "{name} has {} entries", list.len());
         }
-        assert!(builtin_list(FREEMAIL).expect("built-in").contains(&"gmail.com".to_owned()));
+        assert!(
+            builtin_list(FREEMAIL)
+                .expect("built-in")
+                .contains(&"gmail.com".to_owned())
+        );
         assert!(builtin_list("nope").is_none());
     }
 
     #[test]
     fn entries_are_normalized() {
-        assert_eq!(normalize_entry("  @GMail.com # x"), Some("gmail.com".to_owned()));
+        assert_eq!(
+            normalize_entry("  @GMail.com # x"),
+            Some("gmail.com".to_owned())
+        );
         assert_eq!(normalize_entry(".edu"), Some("edu".to_owned()));
         assert_eq!(normalize_entry("# only a comment"), None);
     }

@@ -18,12 +18,20 @@
 //! - Order independence: the ledger is kept sorted by rule and time, and per-rule caps and
 //!   minimum intervals are applied on that order, so the arrival order of events never matters.
 //! - Rounding: the value written to HubSpot is `⌊total + ½⌋` ([`round_score`]).
+//! - Semantics worth knowing: text tests ignore case and surrounding spaces; `contains_any`
+//!   matches whole words; a cap keeps the most recent counted events; an event stamped after
+//!   `now` (clock skew) counts in full; negative engagement fades towards zero, so decay can
+//!   raise a total that has negative engagement.
+//! - [`next_change_at`] takes the snapshot too: the fit axis and the caps decide where the
+//!   rounding boundaries of the total lie.
 //!
 //! Files: `model` (document types), `parse` (reading), `validate` (checks), `lists` (built-in
 //! lists in `core/data/lists`), `compile` (compiled form), `contact` (snapshot, ledger,
-//! signals), `engine` (scoring), `decay` (the decay factor), `schedule` (next change), `output` (explanation and HubSpot
-//! values), `text` (case-insensitive matching).
+//! signals), `bound` (fit rules on a bound snapshot), `engine` (scoring), `decay` (the decay
+//! factor), `schedule` (next change), `output` (explanation and HubSpot values), `text`
+//! (case-insensitive matching).
 
+mod bound;
 mod compile;
 mod contact;
 mod decay;
@@ -39,15 +47,18 @@ mod validate;
 pub use compile::{CompiledModel, Label};
 pub use contact::{EngagementSignal, ExportedContact, Ledger, LedgerEntry, SignalKind, Snapshot};
 pub use engine::{Axis, Contribution, Scored, round_score, score};
-pub use lists::{ACADEMIC_DOMAINS, BUILTIN_LIST_NAMES, COMPETITORS, FREEMAIL, STUDENT_TITLES, builtin_list};
+pub use lists::{
+    ACADEMIC_DOMAINS, BUILTIN_LIST_NAMES, COMPETITORS, FREEMAIL, STUDENT_TITLES, builtin_list,
+};
 pub use model::{
-    Band, Bounds, Caps, Condition, Decay, DomainTest, EngagementRule, EventMatcher, FitRule, ListEdit,
-    ListOverrides, Matrix, Model, OutputMapping, PropertyNumber, PropertyOnly, PropertyRange, PropertyTerms,
-    PropertyText, PropertyTexts, RuleId, RuleIdError, TextValue,
+    Band, Bounds, Caps, Condition, Decay, DomainTest, EngagementRule, EventMatcher, FitRule,
+    ListEdit, ListOverrides, Matrix, Model, OutputMapping, PropertyNumber, PropertyOnly,
+    PropertyRange, PropertyTerms, PropertyText, PropertyTexts, RuleId, RuleIdError, TextValue,
 };
 pub use output::ExplainedRule;
 pub use parse::Format;
 pub use schedule::next_change_at;
 pub use validate::{
-    MAX_DOMAIN_PROPERTIES, MAX_DOMAIN_SETS, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES, ValidationErrors, ValidationIssue,
+    MAX_DOMAIN_PROPERTIES, MAX_DOMAIN_SETS, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES,
+    ValidationErrors, ValidationIssue,
 };

@@ -55,14 +55,17 @@ pub struct RuleId(String);
 
 /// Why a string is not a [`RuleId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a rule id is 1 to 64 characters of a-z, 0-9, '_', '-' and '.', starting with a letter or digit; got {0:?}")]
+#[error(
+    "a rule id is 1 to 64 characters of a-z, 0-9, '_', '-' and '.', starting with a letter or digit; got {0:?}"
+)]
 pub struct RuleIdError(String);
 
 impl RuleId {
     /// Parses a rule id.
     pub fn parse(s: impl Into<String>) -> Result<Self, RuleIdError> {
         let s = s.into();
-        let valid_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.".contains(&c);
+        let valid_char =
+            |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.".contains(&c);
         let bytes = s.as_bytes();
         let ok = !bytes.is_empty()
             && bytes.len() <= 64

@@ -46,27 +46,54 @@ impl CompiledModel {
     }
 
     /// Ids of the engagement rules an incoming signal matches, in id order.
-    pub fn matching_rules<'a>(&'a self, signal: &'a EngagementSignal) -> impl Iterator<Item = &'a RuleId> + 'a {
-        self.engagement.iter().filter(|r| matches(&r.matcher, &signal.kind)).map(|r| &r.id)
+    pub fn matching_rules<'a>(
+        &'a self,
+        signal: &'a EngagementSignal,
+    ) -> impl Iterator<Item = &'a RuleId> + 'a {
+        self.engagement
+            .iter()
+            .filter(|r| matches(&r.matcher, &signal.kind))
+            .map(|r| &r.id)
     }
 
     /// The ledger entries to store for an incoming signal: one per matching rule.
     pub fn ledger_entries(&self, signal: &EngagementSignal) -> Vec<LedgerEntry> {
-        self.matching_rules(signal).map(|rule| LedgerEntry { rule: rule.clone(), occurred_at: signal.occurred_at }).collect()
+        self.matching_rules(signal)
+            .map(|rule| LedgerEntry {
+                rule: rule.clone(),
+                occurred_at: signal.occurred_at,
+            })
+            .collect()
     }
 }
 
 fn matches(m: &MatcherC, s: &SignalKind) -> bool {
     match (m, s) {
-        (MatcherC::PropertyChange { property, value }, SignalKind::PropertyChange { property: p, value: v }) => {
+        (
+            MatcherC::PropertyChange { property, value },
+            SignalKind::PropertyChange {
+                property: p,
+                value: v,
+            },
+        ) => {
             let v = v.trim();
             **property == *p && !v.is_empty() && value.as_ref().is_none_or(|want| eq_ci(v, want))
         }
-        (MatcherC::Workflow { workflow_id, event }, SignalKind::Workflow { workflow_id: id, event: e }) => {
+        (
+            MatcherC::Workflow { workflow_id, event },
+            SignalKind::Workflow {
+                workflow_id: id,
+                event: e,
+            },
+        ) => {
             workflow_id == id
-                && event.as_ref().is_none_or(|want| e.as_deref().is_some_and(|e| eq_ci(e.trim(), want)))
+                && event
+                    .as_ref()
+                    .is_none_or(|want| e.as_deref().is_some_and(|e| eq_ci(e.trim(), want)))
         }
-        (MatcherC::External { event_type }, SignalKind::External { event_type: t }) => eq_ci(t.trim(), event_type),
+        (MatcherC::External { event_type }, SignalKind::External { event_type: t }) => {
+            eq_ci(t.trim(), event_type)
+        }
         _ => false,
     }
 }
@@ -94,13 +121,23 @@ impl Scored {
     /// `reasons_max_chars` characters.
     pub fn reasons_text(&self, model: &CompiledModel) -> String {
         let out = &model.source.output;
-        let mut top: Vec<_> = self.contributions.iter().filter(|c| c.points.round() != 0.0).collect();
+        let mut top: Vec<_> = self
+            .contributions
+            .iter()
+            .filter(|c| c.points.round() != 0.0)
+            .collect();
         // Stable: ties keep the contributions' order (fit rules in model order, then engagement).
         top.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()));
         let parts: Vec<String> = top
             .iter()
             .take(usize::from(out.max_reasons))
-            .filter_map(|c| Some(format!("{} {:+}", model.rule_label(c.axis, c.rule)?, c.points.round() as i64)))
+            .filter_map(|c| {
+                Some(format!(
+                    "{} {:+}",
+                    model.rule_label(c.axis, c.rule)?,
+                    c.points.round() as i64
+                ))
+            })
             .collect();
         truncate_chars(&parts.join("; "), usize::from(out.reasons_max_chars))
     }
@@ -114,8 +151,14 @@ impl Scored {
         let optional = [
             (&o.fit, self.rounded_fit().to_string()),
             (&o.engagement, self.rounded_engagement().to_string()),
-            (&o.grade, self.grade.as_deref().unwrap_or_default().to_owned()),
-            (&o.matrix, self.cell.as_deref().unwrap_or_default().to_owned()),
+            (
+                &o.grade,
+                self.grade.as_deref().unwrap_or_default().to_owned(),
+            ),
+            (
+                &o.matrix,
+                self.cell.as_deref().unwrap_or_default().to_owned(),
+            ),
         ];
         for (name, value) in optional {
             if let Some(name) = name {
@@ -133,7 +176,10 @@ fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_owned(),
         Some(_) => {
-            let cut = s.char_indices().nth(max.saturating_sub(1)).map_or(0, |(i, _)| i);
+            let cut = s
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(0, |(i, _)| i);
             format!("{}…", &s[..cut])
         }
     }

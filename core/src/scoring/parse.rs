@@ -8,10 +8,12 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::contact::ExportedContact;
-use super::model::{Band, Caps, Decay, EngagementRule, FitRule, ListOverrides, Matrix, Model, OutputMapping};
-use super::validate::{ValidationErrors, ValidationIssue};
 use super::compile::CompiledModel;
+use super::contact::ExportedContact;
+use super::model::{
+    Band, Caps, Decay, EngagementRule, FitRule, ListOverrides, Matrix, Model, OutputMapping,
+};
+use super::validate::{ValidationErrors, ValidationIssue};
 
 /// The starter model installed into new portals.
 const DEFAULT_MODEL_YAML: &str = include_str!("../../data/default-model.yaml");
@@ -28,19 +30,27 @@ pub enum Format {
 impl Format {
     /// The format a file name suggests: JSON for `.json`, YAML otherwise.
     pub fn from_file_name(name: &str) -> Self {
-        if name.to_ascii_lowercase().ends_with(".json") { Self::Json } else { Self::Yaml }
+        if name.to_ascii_lowercase().ends_with(".json") {
+            Self::Json
+        } else {
+            Self::Yaml
+        }
     }
 }
 
-const TOP_LEVEL_FIELDS: &str = "version, name, decay, caps, lists, fit, engagement, grades, matrix, output";
+const TOP_LEVEL_FIELDS: &str =
+    "version, name, decay, caps, lists, fit, engagement, grades, matrix, output";
 
 impl Model {
     /// Reads a model document; every error names its path.
     pub fn parse(text: &str, format: Format) -> Result<Self, ValidationErrors> {
-        let value: Value = match format {
-            Format::Json => serde_json::from_str(text).map_err(|e| single("", format!("invalid JSON: {e}")))?,
-            Format::Yaml => serde_yaml::from_str(text).map_err(|e| single("", format!("invalid YAML: {e}")))?,
-        };
+        let value: Value =
+            match format {
+                Format::Json => serde_json::from_str(text)
+                    .map_err(|e| single("", format!("invalid JSON: {e}")))?,
+                Format::Yaml => serde_yaml::from_str(text)
+                    .map_err(|e| single("", format!("invalid YAML: {e}")))?,
+            };
         from_value(value)
     }
 
@@ -67,7 +77,8 @@ impl Model {
     /// The document as YAML. (Through a JSON value: serde_yaml cannot write nested enums such as
     /// `not: {equals: …}` directly.)
     pub fn to_yaml_string(&self) -> Result<String, serde_yaml::Error> {
-        let value = serde_json::to_value(self).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
+        let value =
+            serde_json::to_value(self).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
         serde_yaml::to_string(&value)
     }
 
@@ -75,7 +86,8 @@ impl Model {
     pub fn default_model() -> Self {
         // The shipped file is parsed and validated by the tests, so this cannot fail at run time.
         #[allow(clippy::expect_used)]
-        Self::from_yaml_str(DEFAULT_MODEL_YAML).expect("core/data/default-model.yaml is a valid model")
+        Self::from_yaml_str(DEFAULT_MODEL_YAML)
+            .expect("core/data/default-model.yaml is a valid model")
     }
 
     /// The model document's JSON Schema (draft 2020-12), generated from these types.
@@ -96,7 +108,10 @@ impl ExportedContact {
 }
 
 fn single(path: &str, message: impl Into<String>) -> ValidationErrors {
-    ValidationErrors { errors: vec![ValidationIssue::new(path, message)], warnings: Vec::new() }
+    ValidationErrors {
+        errors: vec![ValidationIssue::new(path, message)],
+        warnings: Vec::new(),
+    }
 }
 
 fn from_value(value: Value) -> Result<Model, ValidationErrors> {
@@ -126,13 +141,22 @@ fn from_value(value: Value) -> Result<Model, ValidationErrors> {
             _ => check::<OutputMapping>(key, v, e),
         }
     }
-    let mut unknown: Vec<&String> = fields.keys().filter(|k| !TOP_LEVEL_FIELDS.split(", ").any(|f| f == k.as_str())).collect();
+    let mut unknown: Vec<&String> = fields
+        .keys()
+        .filter(|k| !TOP_LEVEL_FIELDS.split(", ").any(|f| f == k.as_str()))
+        .collect();
     unknown.sort();
     for key in unknown {
-        errors.push(ValidationIssue::new(key.as_str(), format!("unknown field; expected one of {TOP_LEVEL_FIELDS}")));
+        errors.push(ValidationIssue::new(
+            key.as_str(),
+            format!("unknown field; expected one of {TOP_LEVEL_FIELDS}"),
+        ));
     }
     if !errors.is_empty() {
-        return Err(ValidationErrors { errors, warnings: Vec::new() });
+        return Err(ValidationErrors {
+            errors,
+            warnings: Vec::new(),
+        });
     }
     serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = path_string(e.path());
@@ -150,7 +174,10 @@ fn check<T: DeserializeOwned>(prefix: &str, v: &Value, errors: &mut Vec<Validati
         } else {
             format!("{prefix}.{inner}")
         };
-        errors.push(ValidationIssue::new(path, humanize(&e.into_inner().to_string())));
+        errors.push(ValidationIssue::new(
+            path,
+            humanize(&e.into_inner().to_string()),
+        ));
     }
 }
 
@@ -214,8 +241,14 @@ mod tests {
 
     #[test]
     fn serde_messages_read_in_the_users_terms() {
-        assert_eq!(humanize("invalid type: string \"ten\", expected f64"), "expected a number (found string \"ten\")");
-        assert_eq!(humanize("invalid value: integer `-1`, expected u32"), "expected a whole number of at least 0 (found integer `-1`)");
+        assert_eq!(
+            humanize("invalid type: string \"ten\", expected f64"),
+            "expected a number (found string \"ten\")"
+        );
+        assert_eq!(
+            humanize("invalid value: integer `-1`, expected u32"),
+            "expected a whole number of at least 0 (found integer `-1`)"
+        );
         assert_eq!(humanize("missing field `points`"), "missing field `points`");
     }
 }

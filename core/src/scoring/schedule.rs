@@ -41,7 +41,12 @@ const HORIZON_MS: i64 = 253_402_300_799_000;
 
 impl CompiledModel {
     /// See [`next_change_at`].
-    pub fn next_change_at(&self, snapshot: &Snapshot, ledger: &Ledger, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn next_change_at(
+        &self,
+        snapshot: &Snapshot,
+        ledger: &Ledger,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         let mut scratch = Vec::new();
         let fit = self.fit_points(snapshot, &mut scratch);
         let now_ms = now.timestamp_millis();
@@ -55,12 +60,22 @@ impl CompiledModel {
             round_score(self.combine(fit, engagement).2)
         };
         let start = exact(now_ms, &mut scratch);
-        let mut search = Search { model: self, fit, profile: &profile, start, budget: SEARCH_BUDGET };
+        let mut search = Search {
+            model: self,
+            fit,
+            profile: &profile,
+            start,
+            budget: SEARCH_BUDGET,
+        };
         let found = search.first_change(now_ms)?;
         // The search sums terms in another order than `score`; near a rounding boundary the two
         // can disagree by a few ulps. Settle the exact instant with the scoring code itself.
         let changed = |t: i64, scratch: &mut Vec<_>| exact(t, scratch) != start;
         let (mut lo, mut hi) = if changed(found, &mut scratch) {
+            if found - 1 <= now_ms || !changed(found - 1, &mut scratch) {
+                // The usual case: both agree to the millisecond.
+                return DateTime::from_timestamp_millis(found);
+            }
             (now_ms, found)
         } else {
             let mut lo = found;
@@ -103,15 +118,28 @@ impl CompiledModel {
             }
             for_each_counted(rule, times, |t| {
                 if t > now_ms {
-                    future.push(Term { points: rule.points, at: t, rate: rule.rate_per_ms });
+                    future.push(Term {
+                        points: rule.points,
+                        at: t,
+                        rate: rule.rate_per_ms,
+                    });
                 } else {
                     *groups.entry(rule.rate_per_ms.to_bits()).or_default() +=
                         rule.points * decay_factor(rule.rate_per_ms, now_ms - t);
                 }
             });
         });
-        let groups = groups.into_iter().map(|(rate, c)| (f64::from_bits(rate), c)).filter(|&(_, c)| c != 0.0).collect();
-        Profile { now_ms, constant, groups, future }
+        let groups = groups
+            .into_iter()
+            .map(|(rate, c)| (f64::from_bits(rate), c))
+            .filter(|&(_, c)| c != 0.0)
+            .collect();
+        Profile {
+            now_ms,
+            constant,
+            groups,
+            future,
+        }
     }
 }
 

@@ -18,7 +18,8 @@ pub(crate) fn eq_ci(hay: &str, needle: &str) -> bool {
 /// `hay` starts with the lowercased `needle`.
 pub(crate) fn starts_with_ci(hay: &str, needle: &str) -> bool {
     if hay.is_ascii() {
-        hay.len() >= needle.len() && hay.as_bytes()[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+        hay.len() >= needle.len()
+            && hay.as_bytes()[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
     } else {
         prefix_len_ci(hay, needle).is_some()
     }
@@ -49,10 +50,12 @@ pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
         let Some(&first) = n.first() else { return true };
         return h.len() >= n.len()
-            && (0..=h.len() - n.len())
-                .any(|i| h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n));
+            && (0..=h.len() - n.len()).any(|i| {
+                h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n)
+            });
     }
-    hay.char_indices().any(|(i, _)| prefix_len_ci(&hay[i..], needle).is_some())
+    hay.char_indices()
+        .any(|(i, _)| prefix_len_ci(&hay[i..], needle).is_some())
 }
 
 /// Lowercased words or phrases looked for as whole words (see [`Needles::find_in`]), sorted,
@@ -73,18 +76,36 @@ impl Needles {
         needles.sort();
         needles.dedup();
         let firsts: Box<[u8]> = needles.iter().map(|n| n.as_bytes()[0]).collect();
-        let ascii_firsts = firsts.iter().filter(|b| b.is_ascii()).fold(0u128, |m, &b| m | 1u128 << b);
-        Self { needles: needles.into(), firsts, ascii_firsts }
+        let ascii_firsts = firsts
+            .iter()
+            .filter(|b| b.is_ascii())
+            .fold(0u128, |m, &b| m | 1u128 << b);
+        Self {
+            needles: needles.into(),
+            firsts,
+            ascii_firsts,
+        }
     }
 
     /// `hay` contains one of the needles as a whole word or phrase: not preceded or followed by
     /// a letter or digit (so `intern` matches "Marketing Intern" but not "International Sales").
-    /// `ascii` tells whether `hay` is ASCII.
-    pub(crate) fn find_in(&self, hay: &str, ascii: bool) -> bool {
+    /// `ascii` tells whether `hay` is ASCII; `starts` is [`word_starts`] of `hay` when known.
+    pub(crate) fn find_in(&self, hay: &str, ascii: bool, starts: Option<u64>) -> bool {
         if !ascii {
             return self.find_in_unicode(hay);
         }
         let bytes = hay.as_bytes();
+        if let Some(mut starts) = starts.filter(|_| bytes.len() <= 64) {
+            while starts != 0 {
+                let i = starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                let first = bytes[i].to_ascii_lowercase();
+                if self.ascii_firsts >> first & 1 == 1 && self.starts_word_at(&bytes[i..], first) {
+                    return true;
+                }
+            }
+            return false;
+        }
         let mut prev_alnum = false;
         for (i, &b) in bytes.iter().enumerate() {
             let alnum = b.is_ascii_alphanumeric();
@@ -101,7 +122,11 @@ impl Needles {
 
     fn starts_word_at(&self, rest: &[u8], first: u8) -> bool {
         let from = self.firsts.partition_point(|&f| f < first);
-        let to = from + self.firsts[from..].iter().take_while(|&&f| f == first).count();
+        let to = from
+            + self.firsts[from..]
+                .iter()
+                .take_while(|&&f| f == first)
+                .count();
         self.needles[from..to].iter().any(|n| {
             let n = n.as_bytes();
             rest.len() >= n.len()
@@ -116,7 +141,12 @@ impl Needles {
             if !prev_alnum {
                 let rest = &hay[i..];
                 let hit = self.needles.iter().any(|n| {
-                    prefix_len_ci(rest, n).is_some_and(|len| rest[len..].chars().next().is_none_or(|c| !c.is_alphanumeric()))
+                    prefix_len_ci(rest, n).is_some_and(|len| {
+                        rest[len..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| !c.is_alphanumeric())
+                    })
                 });
                 if hit {
                     return true;
@@ -128,11 +158,25 @@ impl Needles {
     }
 }
 
+/// Bit i set when byte i of an ASCII `hay` (of at most 64 bytes) is not preceded by a letter
+/// or digit: where a whole word can start.
+pub(crate) fn word_starts(hay: &[u8]) -> u64 {
+    let n = hay.len().min(64);
+    let alnum = hay[..n].iter().enumerate().fold(0u64, |m, (i, b)| {
+        m | u64::from(b.is_ascii_alphanumeric()) << i
+    });
+    let valid = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    !(alnum << 1) & valid
+}
+
 /// The first 8 bytes of a name, big-endian and zero-padded: comparing keys orders names like
 /// `str::cmp` does (names hold no NUL), and decides most comparisons without touching the
 /// strings. Snapshots, ledgers and compiled models store the keys of their names.
 pub(crate) fn name_key(s: &str) -> u64 {
-    let w = s.bytes().take(8).fold(0u64, |acc, b| (acc << 8) | u64::from(b));
+    let w = s
+        .bytes()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(b));
     w.checked_shl(8 * (8 - s.len().min(8)) as u32).unwrap_or(0)
 }
 
@@ -146,8 +190,16 @@ pub(crate) fn eq_short(a: &str, b: &str) -> bool {
     }
     let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
-    let words_equal = ca.by_ref().zip(cb.by_ref()).all(|(x, y)| word(x) == word(y));
-    words_equal && ca.remainder().iter().zip(cb.remainder()).all(|(x, y)| x == y)
+    let words_equal = ca
+        .by_ref()
+        .zip(cb.by_ref())
+        .all(|(x, y)| word(x) == word(y));
+    words_equal
+        && ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .all(|(x, y)| x == y)
 }
 
 /// Parses a HubSpot number: a fast path for plain integers, else `f64::from_str`. NaN when the
@@ -157,7 +209,10 @@ pub(crate) fn parse_number(s: &str) -> f64 {
     if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
         return b.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')) as f64;
     }
-    s.parse::<f64>().ok().filter(|x| x.is_finite()).unwrap_or(f64::NAN)
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .unwrap_or(f64::NAN)
 }
 
 /// The domain of an e-mail address, or the value itself when it has no `@` (a bare domain),
@@ -177,7 +232,10 @@ pub(crate) const MAX_DOMAIN: usize = 256;
 /// Non-ASCII (internationalized) domains and overlong ones are returned as they are: they
 /// match a list only if written the same way.
 pub(crate) fn lowercase_domain<'a>(domain: &'a str, buf: &'a mut [u8; MAX_DOMAIN]) -> &'a str {
-    if !domain.bytes().any(|b| b.is_ascii_uppercase()) || !domain.is_ascii() || domain.len() > MAX_DOMAIN {
+    if !domain.bytes().any(|b| b.is_ascii_uppercase())
+        || !domain.is_ascii()
+        || domain.len() > MAX_DOMAIN
+    {
         return domain;
     }
     let out = &mut buf[..domain.len()];
@@ -189,7 +247,11 @@ pub(crate) fn lowercase_domain<'a>(domain: &'a str, buf: &'a mut [u8; MAX_DOMAIN
 
 /// The domain and each parent domain: `a.b.com`, `b.com`, `com`.
 pub(crate) fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
-    std::iter::once(domain).chain(domain.match_indices('.').map(move |(i, _)| &domain[i + 1..]))
+    std::iter::once(domain).chain(
+        domain
+            .match_indices('.')
+            .map(move |(i, _)| &domain[i + 1..]),
+    )
 }
 
 /// A small, fast, non-cryptographic hasher (FxHash) for the compiled domain index: its keys come
@@ -249,7 +311,14 @@ mod tests {
 
     #[test]
     fn word_matches_respect_boundaries() {
-        let find = |hay: &str, ws: &[&str]| Needles::new(ws.iter().map(|w| Box::<str>::from(*w)).collect()).find_in(hay, hay.is_ascii());
+        let find = |hay: &str, ws: &[&str]| {
+            let needles = Needles::new(ws.iter().map(|w| Box::<str>::from(*w)).collect());
+            let scanned = needles.find_in(hay, hay.is_ascii(), None);
+            let with_starts =
+                needles.find_in(hay, hay.is_ascii(), Some(word_starts(hay.as_bytes())));
+            assert_eq!(scanned, with_starts, "{hay:?}");
+            scanned
+        };
         assert!(find("Marketing Intern", &["student", "intern"]));
         assert!(find("PhD Student, Biology", &["phd student"]));
         assert!(!find("International Sales", &["intern", "sale"]));
@@ -264,7 +333,13 @@ mod tests {
     #[test]
     fn names_compare_like_strings() {
         use std::cmp::Ordering;
-        for (a, b) in [("a", "b"), ("hs_email", "hs_email_domain"), ("numberofemployees", "numberofemployeez"), ("", "a"), ("same", "same")] {
+        for (a, b) in [
+            ("a", "b"),
+            ("hs_email", "hs_email_domain"),
+            ("numberofemployees", "numberofemployeez"),
+            ("", "a"),
+            ("same", "same"),
+        ] {
             // Keys never contradict the order of the names.
             let (ka, kb) = (name_key(a), name_key(b));
             assert!(ka == kb || ka.cmp(&kb) == a.cmp(b), "{a} vs {b}");
@@ -275,7 +350,15 @@ mod tests {
 
     #[test]
     fn short_equality_matches_str_equality() {
-        for (a, b) in [("", ""), ("a", "a"), ("numberofemployees", "numberofemployees"), ("numberofemployees", "numberofemployeez"), ("abcdefgh", "abcdefgh"), ("abcdefgh", "abcdefgi"), ("ab", "abc")] {
+        for (a, b) in [
+            ("", ""),
+            ("a", "a"),
+            ("numberofemployees", "numberofemployees"),
+            ("numberofemployees", "numberofemployeez"),
+            ("abcdefgh", "abcdefgh"),
+            ("abcdefgh", "abcdefgi"),
+            ("ab", "abc"),
+        ] {
             assert_eq!(eq_short(a, b), a == b, "{a} vs {b}");
         }
     }
@@ -287,12 +370,18 @@ mod tests {
         assert_eq!(parse_number("-20"), -20.0);
         assert!(parse_number("n/a").is_nan());
         assert!(parse_number("inf").is_nan());
-        assert_eq!(parse_number("1234567890123456789"), 1_234_567_890_123_456_789.0);
+        assert_eq!(
+            parse_number("1234567890123456789"),
+            1_234_567_890_123_456_789.0
+        );
     }
 
     #[test]
     fn domains_are_extracted_lowercased_and_walked_up() {
-        assert_eq!(domain_of(" Jane <jane@CS.Stanford.EDU> "), Some("CS.Stanford.EDU"));
+        assert_eq!(
+            domain_of(" Jane <jane@CS.Stanford.EDU> "),
+            Some("CS.Stanford.EDU")
+        );
         assert_eq!(domain_of("acme.com"), Some("acme.com"));
         assert_eq!(domain_of("jane@"), None);
         let mut buf = [0; MAX_DOMAIN];

@@ -35,7 +35,10 @@ pub struct ValidationIssue {
 impl ValidationIssue {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +63,11 @@ pub struct ValidationErrors {
 }
 
 fn render(issues: &[ValidationIssue]) -> String {
-    issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Collects issues while walking a document.
@@ -109,16 +116,37 @@ pub(crate) fn check(model: &Model) -> Report {
         check_engagement(&mut r, &path, rule);
     }
     if props.len() > MAX_PROPERTIES {
-        r.error("fit", format!("uses {} properties; at most {MAX_PROPERTIES}", props.len()));
+        r.error(
+            "fit",
+            format!("uses {} properties; at most {MAX_PROPERTIES}", props.len()),
+        );
     }
     if uses.domain_sets > MAX_DOMAIN_SETS {
-        r.error("fit", format!("has {} domain tests; at most {MAX_DOMAIN_SETS}", uses.domain_sets));
+        r.error(
+            "fit",
+            format!(
+                "has {} domain tests; at most {MAX_DOMAIN_SETS}",
+                uses.domain_sets
+            ),
+        );
     }
     if uses.numbers.len() > MAX_NUMBER_PROPERTIES {
-        r.error("fit", format!("compares {} properties as numbers; at most {MAX_NUMBER_PROPERTIES}", uses.numbers.len()));
+        r.error(
+            "fit",
+            format!(
+                "compares {} properties as numbers; at most {MAX_NUMBER_PROPERTIES}",
+                uses.numbers.len()
+            ),
+        );
     }
     if uses.domains.len() > MAX_DOMAIN_PROPERTIES {
-        r.error("fit", format!("reads {} properties as e-mail domains; at most {MAX_DOMAIN_PROPERTIES}", uses.domains.len()));
+        r.error(
+            "fit",
+            format!(
+                "reads {} properties as e-mail domains; at most {MAX_DOMAIN_PROPERTIES}",
+                uses.domains.len()
+            ),
+        );
     }
     check_bands(&mut r, "grades", &model.grades, false);
     if let Some(m) = &model.matrix {
@@ -127,7 +155,10 @@ pub(crate) fn check(model: &Model) -> Report {
     }
     check_output(&mut r, &model.output, &props);
     if model.fit.is_empty() && model.engagement.is_empty() {
-        r.warn("", "the model has no fit and no engagement rules: it never changes a score");
+        r.warn(
+            "",
+            "the model has no fit and no engagement rules: it never changes a score",
+        );
     }
     r
 }
@@ -150,7 +181,10 @@ fn check_decay(r: &mut Report, path: &str, decay: &Decay) {
     if let Decay::Exponential { half_life_days } = decay
         && !(half_life_days.is_finite() && *half_life_days > 0.0)
     {
-        r.error(&format!("{path}.half_life_days"), "expected a number of days above 0");
+        r.error(
+            &format!("{path}.half_life_days"),
+            "expected a number of days above 0",
+        );
     }
 }
 
@@ -212,7 +246,12 @@ fn check_fit(
     uses: &mut Uses,
 ) {
     check_points(r, path, rule.points);
-    let mut walk = CondWalk { r, lists, props, uses };
+    let mut walk = CondWalk {
+        r,
+        lists,
+        props,
+        uses,
+    };
     walk.condition(&format!("{path}.when"), &rule.when);
 }
 
@@ -228,13 +267,17 @@ impl CondWalk<'_> {
         if is_property_name(name) {
             self.props.insert(name.to_owned());
         } else {
-            self.r.error(&format!("{path}.property"), property_name_message(name));
+            self.r
+                .error(&format!("{path}.property"), property_name_message(name));
         }
     }
 
     fn text(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
-            self.r.error(path, "expected a non-blank text (use `known` or `unknown` for blanks)");
+            self.r.error(
+                path,
+                "expected a non-blank text (use `known` or `unknown` for blanks)",
+            );
         }
     }
 
@@ -243,13 +286,19 @@ impl CondWalk<'_> {
             && !self.lists.contains(name)
         {
             let known: Vec<&str> = self.lists.iter().map(String::as_str).collect();
-            self.r.error(&format!("{path}.list"), format!("unknown list {name:?}; lists: {}", known.join(", ")));
+            self.r.error(
+                &format!("{path}.list"),
+                format!("unknown list {name:?}; lists: {}", known.join(", ")),
+            );
         }
     }
 
     fn condition(&mut self, path: &str, c: &Condition) {
         match c {
-            Condition::Equals(t) | Condition::NotEquals(t) | Condition::Contains(t) | Condition::StartsWith(t) => {
+            Condition::Equals(t)
+            | Condition::NotEquals(t)
+            | Condition::Contains(t)
+            | Condition::StartsWith(t) => {
                 let path = format!("{path}.{}", variant_name(c));
                 self.property(&path, &t.property);
                 self.text(&format!("{path}.value"), &t.value.0);
@@ -258,7 +307,8 @@ impl CondWalk<'_> {
                 let path = format!("{path}.{}", variant_name(c));
                 self.property(&path, &t.property);
                 if t.values.is_empty() {
-                    self.r.error(&format!("{path}.values"), "expected at least one value");
+                    self.r
+                        .error(&format!("{path}.values"), "expected at least one value");
                 }
                 for (i, v) in t.values.iter().enumerate() {
                     self.text(&format!("{path}.values[{i}]"), &v.0);
@@ -277,7 +327,8 @@ impl CondWalk<'_> {
                 self.r.finite(&format!("{path}.min"), b.min);
                 self.r.finite(&format!("{path}.max"), b.max);
                 if b.min > b.max {
-                    self.r.error(&path, format!("min ({}) is above max ({})", b.min, b.max));
+                    self.r
+                        .error(&path, format!("min ({}) is above max ({})", b.min, b.max));
                 }
             }
             Condition::ContainsAny(t) => {
@@ -305,7 +356,8 @@ impl CondWalk<'_> {
                 if d.domains.is_empty() && d.list.is_none() {
                     self.r.error(&path, "expected `list`, `domains` or both");
                 }
-                self.uses.domain_sets += usize::from(d.list.is_some()) + usize::from(!d.domains.is_empty());
+                self.uses.domain_sets +=
+                    usize::from(d.list.is_some()) + usize::from(!d.domains.is_empty());
                 self.uses.domains.insert(d.property.clone());
             }
             Condition::All(cs) | Condition::Any(cs) => {
@@ -351,34 +403,52 @@ fn check_engagement(r: &mut Report, path: &str, rule: &EngagementRule) {
     match &rule.on {
         EventMatcher::PropertyChange { property, value } => {
             if !is_property_name(property) {
-                r.error(&format!("{path}.on.property_change.property"), property_name_message(property));
+                r.error(
+                    &format!("{path}.on.property_change.property"),
+                    property_name_message(property),
+                );
             }
             if let Some(v) = value
                 && v.0.trim().is_empty()
             {
-                r.error(&format!("{path}.on.property_change.value"), "expected a non-blank text");
+                r.error(
+                    &format!("{path}.on.property_change.value"),
+                    "expected a non-blank text",
+                );
             }
         }
         EventMatcher::Workflow { event, .. } => {
             if let Some(e) = event
                 && e.trim().is_empty()
             {
-                r.error(&format!("{path}.on.workflow.event"), "expected a non-blank event name");
+                r.error(
+                    &format!("{path}.on.workflow.event"),
+                    "expected a non-blank event name",
+                );
             }
         }
         EventMatcher::External { event_type } => {
             if event_type.trim().is_empty() {
-                r.error(&format!("{path}.on.external.event_type"), "expected a non-blank event type");
+                r.error(
+                    &format!("{path}.on.external.event_type"),
+                    "expected a non-blank event type",
+                );
             }
         }
     }
     if rule.cap == Some(0) {
-        r.error(&format!("{path}.cap"), "expected at least 1 (remove the rule to count nothing)");
+        r.error(
+            &format!("{path}.cap"),
+            "expected at least 1 (remove the rule to count nothing)",
+        );
     }
     if let Some(h) = rule.min_interval_hours
         && !(h.is_finite() && h >= 0.0)
     {
-        r.error(&format!("{path}.min_interval_hours"), "expected a number of hours of at least 0");
+        r.error(
+            &format!("{path}.min_interval_hours"),
+            "expected a number of hours of at least 0",
+        );
     }
     if let Some(d) = &rule.decay {
         check_decay(r, &format!("{path}.decay"), d);
@@ -394,13 +464,21 @@ fn check_bands(r: &mut Report, path: &str, bands: &[Band], need_catch_all: bool)
     for (i, b) in bands.iter().enumerate() {
         let p = format!("{path}[{i}]");
         if b.label.trim().is_empty() || b.label.chars().count() > 32 {
-            r.error(&format!("{p}.label"), "expected a label of 1 to 32 characters");
+            r.error(
+                &format!("{p}.label"),
+                "expected a label of 1 to 32 characters",
+            );
         } else if !labels.insert(b.label.as_str()) {
-            r.error(&format!("{p}.label"), format!("duplicate label {:?}", b.label));
+            r.error(
+                &format!("{p}.label"),
+                format!("duplicate label {:?}", b.label),
+            );
         }
         match b.min {
             Some(m) if !m.is_finite() => r.error(&format!("{p}.min"), "expected a finite number"),
-            Some(m) if mins.contains(&m.to_bits()) => r.error(&format!("{p}.min"), format!("another band starts at {m}")),
+            Some(m) if mins.contains(&m.to_bits()) => {
+                r.error(&format!("{p}.min"), format!("another band starts at {m}"))
+            }
             Some(m) => mins.push(m.to_bits()),
             None if bands.iter().take(i).any(|o| o.min.is_none()) => {
                 r.error(&format!("{p}.min"), "only one band may omit `min`");
@@ -428,9 +506,15 @@ fn check_output(r: &mut Report, o: &OutputMapping, scoring_props: &BTreeSet<Stri
         if !is_property_name(name) {
             r.error(path, property_name_message(name));
         } else if !seen.insert(name.as_str()) {
-            r.error(path, format!("property {name:?} already receives another output"));
+            r.error(
+                path,
+                format!("property {name:?} already receives another output"),
+            );
         } else if scoring_props.contains(name) {
-            r.warn(path, format!("{name:?} is also read by a fit rule: the score would feed itself"));
+            r.warn(
+                path,
+                format!("{name:?} is also read by a fit rule: the score would feed itself"),
+            );
         }
     }
     if !(1..=10).contains(&o.max_reasons) {
@@ -447,9 +531,12 @@ pub(crate) fn is_property_name(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 100
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 fn property_name_message(name: &str) -> String {
-    format!("{name:?} is not a HubSpot internal property name (a lowercase letter, then a-z, 0-9, '_')")
+    format!(
+        "{name:?} is not a HubSpot internal property name (a lowercase letter, then a-z, 0-9, '_')"
+    )
 }

@@ -1,0 +1,188 @@
+//! Fit: a snapshot bound to the compiled property slots, and the fit rules evaluated on it.
+//!
+//! Binding walks the snapshot and the model's properties together (both sorted by name) once
+//! per contact: values are trimmed and located, numbers parsed and e-mail domains looked up in
+//! the merged domain index, so each rule then reads a slot instead of searching.
+
+use std::cell::Cell;
+
+use super::compile::{CmpOp, CompiledModel, Cond};
+use super::contact::Snapshot;
+use super::engine::{Axis, Contribution};
+use super::text::{
+    MAX_DOMAIN, contains_ci, domain_and_parents, domain_of, eq_ci, eq_short, lowercase_domain,
+    parse_number, starts_with_ci, word_starts,
+};
+use super::validate::{MAX_DOMAIN_PROPERTIES, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES};
+
+impl CompiledModel {
+    /// The sum of the fit rules that hold, recording each.
+    pub(crate) fn fit_points(&self, snapshot: &Snapshot, out: &mut Vec<Contribution>) -> f64 {
+        let mut bound = Bound {
+            snapshot,
+            values: [(0, 0); MAX_PROPERTIES],
+            ascii: 0,
+            numbers: [f64::NAN; MAX_NUMBER_PROPERTIES],
+            domains: [0; MAX_DOMAIN_PROPERTIES],
+            words: Cell::new(None),
+        };
+        bound.bind(self);
+        let mut sum = 0.0;
+        for (i, rule) in self.fit.iter().enumerate() {
+            if bound.eval_inline(&rule.cond) {
+                sum += rule.points;
+                out.push(Contribution {
+                    axis: Axis::Fit,
+                    rule: i,
+                    raw: rule.points,
+                    points: rule.points,
+                    count: 1,
+                });
+            }
+        }
+        sum
+    }
+}
+
+/// A snapshot bound to the compiled property slots, with numbers parsed and domains looked up
+/// once per contact. Kept small (about 700 bytes): it is initialized for every contact.
+struct Bound<'a> {
+    snapshot: &'a Snapshot,
+    /// Byte range of each slot's trimmed value in the snapshot's text; empty when unknown.
+    values: [(u32, u32); MAX_PROPERTIES],
+    /// Bit `slot` is set when that value is ASCII (the fast comparison path).
+    ascii: u64,
+    numbers: [f64; MAX_NUMBER_PROPERTIES],
+    domains: [u64; MAX_DOMAIN_PROPERTIES],
+    /// The word starts of the last slot searched for words (a job title is usually searched by
+    /// several rules in a row).
+    words: Cell<Option<(usize, u64)>>,
+}
+
+impl<'a> Bound<'a> {
+    /// Fills the slots from the snapshot (the struct starts empty, built in place by the
+    /// caller: it is too large to move around for every contact).
+    fn bind(&mut self, model: &CompiledModel) {
+        let snapshot = self.snapshot;
+        let b = self;
+        let spans = snapshot.spans();
+        let mut j = 0;
+        for (slot, prop) in model.props.iter().enumerate().take(MAX_PROPERTIES) {
+            // Both sides are sorted by name, hence by key.
+            while spans.get(j).is_some_and(|p| p.key < prop.key) {
+                j += 1;
+            }
+            let same_key = spans[j.min(spans.len())..]
+                .iter()
+                .take_while(|p| p.key == prop.key);
+            let Some(span) = same_key
+                .into_iter()
+                .find(|p| eq_short(snapshot.name_of(p), &prop.name))
+            else {
+                continue;
+            };
+            let (raw, raw_start) = snapshot.value_span(span);
+            let value = raw.trim_ascii();
+            let ascii = value.is_ascii();
+            let value = if ascii { value } else { value.trim() };
+            if value.is_empty() {
+                continue;
+            }
+            let start = raw_start + (value.as_ptr() as usize - raw.as_ptr() as usize);
+            b.values[slot] = (offset(start), offset(start + value.len()));
+            b.ascii |= u64::from(ascii) << slot;
+            if let Some(n) = prop.numeric
+                && let Some(x) = b.numbers.get_mut(n)
+            {
+                *x = parse_number(value);
+            }
+            if let Some(d) = prop.domain
+                && let Some(domain) = domain_of(value)
+                && let Some(mask) = b.domains.get_mut(d)
+            {
+                let mut buf = [0; MAX_DOMAIN];
+                let lower = lowercase_domain(domain, &mut buf);
+                *mask = domain_and_parents(lower)
+                    .fold(0, |m, d| m | model.domains.get(d).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    fn text(&self, slot: usize) -> Option<&'a str> {
+        let &(start, end) = self.values.get(slot)?;
+        (end > start).then(|| self.snapshot.text_at(start as usize, end as usize))
+    }
+
+    /// [`Self::eval`] with the leaf tests inlined; only combinations make a call.
+    #[inline(always)]
+    fn eval_inline(&self, c: &Cond) -> bool {
+        match c {
+            Cond::All(_) | Cond::Any(_) | Cond::Not(_) => self.eval(c),
+            _ => self.leaf(c),
+        }
+    }
+
+    fn eval(&self, c: &Cond) -> bool {
+        match c {
+            Cond::All(cs) => cs.iter().all(|c| self.eval_inline(c)),
+            Cond::Any(cs) => cs.iter().any(|c| self.eval_inline(c)),
+            Cond::Not(c) => !self.eval_inline(c),
+            _ => self.leaf(c),
+        }
+    }
+
+    #[inline(always)]
+    fn leaf(&self, c: &Cond) -> bool {
+        let ascii = |p: usize| self.ascii >> p & 1 == 1;
+        let number = |n: usize| self.numbers.get(n).copied().unwrap_or(f64::NAN);
+        // Needles are lowercased: an ASCII value equals one only if it has its length.
+        let equal = |p: usize, v: &str, needle: &str| {
+            if ascii(p) {
+                v.len() == needle.len() && v.eq_ignore_ascii_case(needle)
+            } else {
+                eq_ci(v, needle)
+            }
+        };
+        match c {
+            Cond::Equals { p, value } => self.text(*p).is_some_and(|v| equal(*p, v, value)),
+            Cond::OneOf { p, values } => self
+                .text(*p)
+                .is_some_and(|v| values.iter().any(|x| equal(*p, v, x))),
+            Cond::Cmp { n, op, value } => {
+                let x = number(*n);
+                match op {
+                    CmpOp::Gt => x > *value,
+                    CmpOp::Gte => x >= *value,
+                    CmpOp::Lt => x < *value,
+                    CmpOp::Lte => x <= *value,
+                }
+            }
+            Cond::Between { n, min, max } => {
+                let x = number(*n);
+                x >= *min && x <= *max
+            }
+            Cond::Contains { p, value } => self.text(*p).is_some_and(|v| contains_ci(v, value)),
+            Cond::StartsWith { p, value } => {
+                self.text(*p).is_some_and(|v| starts_with_ci(v, value))
+            }
+            Cond::ContainsWord { p, needles } => self.text(*p).is_some_and(|v| {
+                let starts = match self.words.get() {
+                    Some((slot, starts)) if slot == *p => starts,
+                    _ => {
+                        let starts = word_starts(v.as_bytes());
+                        self.words.set(Some((*p, starts)));
+                        starts
+                    }
+                };
+                needles.find_in(v, ascii(*p), Some(starts))
+            }),
+            Cond::Known { p } => self.text(*p).is_some(),
+            Cond::DomainIn { d, mask } => self.domains.get(*d).is_some_and(|m| m & mask != 0),
+            Cond::All(_) | Cond::Any(_) | Cond::Not(_) => self.eval(c),
+        }
+    }
+}
+
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
