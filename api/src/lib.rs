@@ -2,9 +2,12 @@
 //! (as they land) the OAuth install flow, the admin API and the console.
 
 pub mod error;
+pub mod extract;
 mod metrics_middleware;
 mod portal_cache;
+mod redact;
 pub mod routes;
+pub mod session;
 pub mod startup;
 mod state;
 

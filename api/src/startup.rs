@@ -49,6 +49,8 @@ impl Application {
             retry_after_secs: settings.amqp.retry_after_secs,
         });
         let metrics = web::Data::new(Metrics(telemetry::metrics_handle()));
+        let tenancy = crate::routes::oauth::Tenancy::from_settings(settings, intake.pool.clone())?;
+        let redirect_path = settings.oauth.redirect_path.clone();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
@@ -56,7 +58,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(count_requests))
-                .wrap(TracingLogger::default())
+                // Path only: the OAuth callback's query holds the code and state (crate::redact).
+                .wrap(TracingLogger::<crate::redact::PathOnlyRootSpan>::new())
                 .app_data(intake.clone())
                 .app_data(metrics.clone())
                 .service(health::healthz)
@@ -64,6 +67,7 @@ impl Application {
                 .service(health::metrics)
                 .service(webhooks::hubspot::receive)
                 .service(webhooks::workflow::receive)
+                .configure(|cfg| crate::routes::oauth::register(cfg, &tenancy, &redirect_path))
         })
         .shutdown_timeout(30);
         if settings.server.workers > 0 {

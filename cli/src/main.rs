@@ -2,6 +2,7 @@
 //! the library crates.
 
 mod loadgen;
+mod portal;
 mod score;
 
 use std::path::PathBuf;
@@ -38,6 +39,12 @@ enum Command {
     Score(score::ScoreArgs),
     /// Send signed webhook batches to a running api and report throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Register (private app), uninstall, purge or list portals.
+    Portal(portal::PortalArgs),
+    /// Consume queued events: score contacts, sweep decay, rescore after model changes.
+    Worker(ember_worker::cli::WorkerArgs),
+    /// Show (`list`) or replay (`replay`) dead-lettered messages.
+    Dlq(ember_worker::cli::DlqArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +94,9 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
         }
         Command::Sim(args) => hubspot_sim::run(args).await,
         Command::Loadgen(args) => loadgen::run(args).await,
+        Command::Portal(args) => portal::run(&load_settings(config.as_ref())?, args).await,
+        Command::Worker(args) => ember_worker::cli::run_worker(&load_settings(config.as_ref())?, args).await,
+        Command::Dlq(args) => ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await,
         Command::Score(_) => unreachable!("handled without a runtime"),
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod config;
 pub mod domain;
+pub mod limiter;
 pub mod normalize;
 pub mod queue;
 pub mod scoring;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod tenancy;

@@ -517,6 +517,68 @@ pub mod worker {
         }
     }
 
+    /// The default model without decay, so that a score does not depend on when it is computed.
+    pub fn no_decay_model() -> ember_core::scoring::Model {
+        let mut m = ember_core::scoring::Model::default_model();
+        m.decay = ember_core::scoring::Decay::None;
+        for r in &mut m.engagement {
+            r.decay = None;
+        }
+        m
+    }
+
+    /// Stores `model` as version 1 of the portal and activates it.
+    pub async fn use_model(pool: &sqlx::PgPool, portal: i64, model: &ember_core::scoring::Model) -> anyhow::Result<()> {
+        let p = PortalId::new(portal)?;
+        ember_core::store::models::insert(pool, p, 1, model, "test").await?;
+        ember_core::store::models::activate(pool, p, 1).await?;
+        Ok(())
+    }
+
+    /// Scores computed offline from property-change events (each counted once, whatever the
+    /// order): the last value by (occurredAt, value) per property, every matching engagement rule
+    /// in the ledger. Contact id → HubSpot values.
+    pub fn offline_scores(
+        model: &ember_core::scoring::Model,
+        events: &[QueuedEvent],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<std::collections::BTreeMap<i64, std::collections::BTreeMap<String, String>>> {
+        use ember_core::scoring::{EngagementSignal, Ledger, SignalKind, Snapshot};
+        use std::collections::BTreeMap;
+        let compiled = model.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut latest: BTreeMap<i64, BTreeMap<String, (i64, String)>> = BTreeMap::new();
+        let mut ledgers: BTreeMap<i64, Ledger> = BTreeMap::new();
+        for e in events {
+            let QueuedEvent::App(a) = e else { continue };
+            let (Some(p), Some(contact)) = (a.property.as_ref(), a.object_id) else { continue };
+            let key = (a.occurred_at.timestamp_millis(), p.value.clone());
+            let slot = latest
+                .entry(contact.get())
+                .or_default()
+                .entry(p.name.as_str().to_owned())
+                .or_insert((i64::MIN, String::new()));
+            if key > *slot {
+                *slot = key;
+            }
+            let signal = EngagementSignal {
+                kind: SignalKind::PropertyChange { property: p.name.as_str().to_owned(), value: p.value.clone() },
+                occurred_at: a.occurred_at,
+            };
+            let ledger = ledgers.entry(contact.get()).or_default();
+            for entry in compiled.ledger_entries(&signal) {
+                ledger.insert(entry);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|(contact, props)| {
+                let snapshot: Snapshot = props.into_iter().map(|(k, (_, v))| (k, v)).collect();
+                let ledger = ledgers.remove(&contact).unwrap_or_default();
+                (contact, compiled.score(&snapshot, &ledger, now).hubspot_values(&compiled))
+            })
+            .collect())
+    }
+
     /// Number of dedupe keys recorded for a portal.
     pub async fn processed_count(pool: &sqlx::PgPool, portal: i64) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE portal_id = $1").bind(portal).fetch_one(pool).await?)

@@ -43,7 +43,13 @@ fn portal() -> PortalId {
 /// Every row of every table Ember's worker writes, as text, for before/after comparisons.
 async fn dump(pool: &PgPool) -> Vec<String> {
     let mut out = Vec::new();
-    for table in ["contacts", "score_outbox", "context_requests", "contact_aliases", "processed_events"] {
+    for table in [
+        "contacts",
+        "score_outbox",
+        "context_requests",
+        "contact_aliases",
+        "processed_events",
+    ] {
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT row_to_json(t)::text FROM {table} t ORDER BY row_to_json(t)::text"
         )))
@@ -55,7 +61,7 @@ async fn dump(pool: &PgPool) -> Vec<String> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivering_a_message_changes_nothing() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
@@ -64,7 +70,14 @@ async fn redelivering_a_message_changes_nothing() {
     let message = batch(
         PORTAL,
         vec![
-            property_event(PORTAL, 1, "recent_conversion_event_name", "Demo request", 10, t),
+            property_event(
+                PORTAL,
+                1,
+                "recent_conversion_event_name",
+                "Demo request",
+                10,
+                t,
+            ),
             property_event(PORTAL, 1, "industry", "SaaS", 11, t),
             property_event(PORTAL, 2, "jobtitle", "CEO", 12, t),
             contact_event(PORTAL, 3, "contact.creation", 13, t),
@@ -79,144 +92,348 @@ async fn redelivering_a_message_changes_nothing() {
         let again = done(p.handle(&message).await);
         assert_eq!((again.applied, again.duplicates), (0, 5));
     }
-    assert_eq!(dump(&db.pool).await, before, "a redelivery must not change any row");
+    assert_eq!(
+        dump(&db.pool).await,
+        before,
+        "a redelivery must not change any row"
+    );
 
-    let c1 = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    let c1 = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c1.score_total, Some(50));
     assert_eq!(c1.score_version, 1);
-    let (row, _) = store::outbox::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    let (row, _) = store::outbox::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.properties["ember_score"], "50");
     assert_eq!(row.version, 1);
     // The default model reads email, jobtitle...: each contact is asked for once.
-    let requests: i64 = sqlx::query_scalar("SELECT count(*) FROM context_requests WHERE portal_id = $1")
-        .bind(PORTAL)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let requests: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM context_requests WHERE portal_id = $1")
+            .bind(PORTAL)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(requests, 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_event_cannot_regress_a_property() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    done(p.handle(&batch(PORTAL, vec![property_event(PORTAL, 1, "industry", "SaaS", 1, t)])).await);
-    done(p.handle(&batch(PORTAL, vec![property_event(PORTAL, 1, "industry", "Retail", 2, t - 60_000)])).await);
-    let c = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![property_event(PORTAL, 1, "industry", "SaaS", 1, t)],
+        ))
+        .await,
+    );
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![property_event(
+                PORTAL,
+                1,
+                "industry",
+                "Retail",
+                2,
+                t - 60_000,
+            )],
+        ))
+        .await,
+    );
+    let c = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.properties["industry"].v, "SaaS");
-    assert_eq!(c.score_version, 1, "the late value changed nothing HubSpot sees");
+    assert_eq!(
+        c.score_version, 1,
+        "the late value changed nothing HubSpot sees"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_moves_ledgers_and_snapshots_to_the_survivor_and_old_ids_keep_resolving() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    done(p
-        .handle(&batch(
+    done(
+        p.handle(&batch(
             PORTAL,
             vec![
                 property_event(PORTAL, 1, "industry", "SaaS", 1, t),
-                property_event(PORTAL, 1, "recent_conversion_event_name", "Demo request", 2, t),
+                property_event(
+                    PORTAL,
+                    1,
+                    "recent_conversion_event_name",
+                    "Demo request",
+                    2,
+                    t,
+                ),
                 property_event(PORTAL, 2, "jobtitle", "CEO", 3, t),
                 property_event(PORTAL, 2, "hs_email_last_click_date", "1700000000000", 4, t),
             ],
         ))
-        .await);
+        .await,
+    );
     // HubSpot's merge creates a new record (3); 1 was the primary, 2 was merged into it.
-    let merged = done(p.handle(&batch(PORTAL, vec![merge_event(PORTAL, 1, &[2], Some(3), 5, t + 1)])).await);
+    let merged = done(
+        p.handle(&batch(
+            PORTAL,
+            vec![merge_event(PORTAL, 1, &[2], Some(3), 5, t + 1)],
+        ))
+        .await,
+    );
     assert_eq!(merged.applied, 1);
     for old in [1, 2] {
-        assert!(store::contacts::get(&db.pool, portal(), id(old)).await.unwrap().is_none());
-        assert!(store::outbox::get(&db.pool, portal(), id(old)).await.unwrap().is_none());
+        assert!(
+            store::contacts::get(&db.pool, portal(), id(old))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store::outbox::get(&db.pool, portal(), id(old))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
-    let s = store::contacts::get(&db.pool, portal(), id(3)).await.unwrap().unwrap();
+    let s = store::contacts::get(&db.pool, portal(), id(3))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.properties["industry"].v, "SaaS");
     assert_eq!(s.properties["jobtitle"].v, "CEO");
     let rules: Vec<&str> = s.ledger.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(rules, ["demo_request", "email_click"]);
     // 20 (SaaS) + 15 (executive) + 30 (demo) + 5 (click).
     assert_eq!(s.score_total, Some(70));
-    assert_eq!(store::outbox::get(&db.pool, portal(), id(3)).await.unwrap().unwrap().0.properties["ember_score"], "70");
+    assert_eq!(
+        store::outbox::get(&db.pool, portal(), id(3))
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .properties["ember_score"],
+        "70"
+    );
 
     // A late event for an old id lands on the survivor.
-    done(p.handle(&batch(PORTAL, vec![property_event(PORTAL, 2, "phone", "+1 555", 6, t + 2)])).await);
-    assert!(store::contacts::get(&db.pool, portal(), id(2)).await.unwrap().is_none());
-    let s = store::contacts::get(&db.pool, portal(), id(3)).await.unwrap().unwrap();
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![property_event(PORTAL, 2, "phone", "+1 555", 6, t + 2)],
+        ))
+        .await,
+    );
+    assert!(
+        store::contacts::get(&db.pool, portal(), id(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let s = store::contacts::get(&db.pool, portal(), id(3))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.properties["phone"].v, "+1 555");
     assert_eq!(s.score_total, Some(73));
 
     // Merging the survivor again keeps the aliases flat.
-    done(p.handle(&batch(PORTAL, vec![merge_event(PORTAL, 4, &[3], None, 7, t + 3)])).await);
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![merge_event(PORTAL, 4, &[3], None, 7, t + 3)],
+        ))
+        .await,
+    );
     let mut conn = db.pool.acquire().await.unwrap();
     for old in [1, 2, 3] {
-        assert_eq!(store::aliases::resolve(&mut conn, portal(), id(old)).await.unwrap(), id(4), "{old}");
+        assert_eq!(
+            store::aliases::resolve(&mut conn, portal(), id(old))
+                .await
+                .unwrap(),
+            id(4),
+            "{old}"
+        );
     }
-    let s = store::contacts::get(&db.pool, portal(), id(4)).await.unwrap().unwrap();
+    let s = store::contacts::get(&db.pool, portal(), id(4))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.score_total, Some(73));
     assert!(s.score_version > 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_retires_the_score_and_restore_revives_it() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    done(p.handle(&batch(PORTAL, vec![property_event(PORTAL, 1, "recent_conversion_event_name", "Demo request", 1, t)])).await);
-    let before = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
-    assert!(before.next_change_at.is_some(), "a decaying score has a next change");
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![property_event(
+                PORTAL,
+                1,
+                "recent_conversion_event_name",
+                "Demo request",
+                1,
+                t,
+            )],
+        ))
+        .await,
+    );
+    let before = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        before.next_change_at.is_some(),
+        "a decaying score has a next change"
+    );
 
-    done(p.handle(&batch(PORTAL, vec![contact_event(PORTAL, 1, "contact.deletion", 2, t + 10)])).await);
-    let deleted = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![contact_event(PORTAL, 1, "contact.deletion", 2, t + 10)],
+        ))
+        .await,
+    );
+    let deleted = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(deleted.status, ContactStatus::Deleted);
-    assert_eq!(deleted.next_change_at, None, "the sweep skips retired scores");
-    assert!(store::outbox::get(&db.pool, portal(), id(1)).await.unwrap().is_none());
+    assert_eq!(
+        deleted.next_change_at, None,
+        "the sweep skips retired scores"
+    );
+    assert!(
+        store::outbox::get(&db.pool, portal(), id(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Changes while deleted are kept, but nothing is written to HubSpot.
-    done(p.handle(&batch(PORTAL, vec![property_event(PORTAL, 1, "industry", "SaaS", 3, t + 20)])).await);
-    assert!(store::outbox::get(&db.pool, portal(), id(1)).await.unwrap().is_none());
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![property_event(PORTAL, 1, "industry", "SaaS", 3, t + 20)],
+        ))
+        .await,
+    );
+    assert!(
+        store::outbox::get(&db.pool, portal(), id(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A restore older than the deletion loses.
-    done(p.handle(&batch(PORTAL, vec![contact_event(PORTAL, 1, "contact.restore", 4, t + 5)])).await);
-    assert_eq!(store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap().status, ContactStatus::Deleted);
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![contact_event(PORTAL, 1, "contact.restore", 4, t + 5)],
+        ))
+        .await,
+    );
+    assert_eq!(
+        store::contacts::get(&db.pool, portal(), id(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ContactStatus::Deleted
+    );
 
-    done(p.handle(&batch(PORTAL, vec![contact_event(PORTAL, 1, "contact.restore", 5, t + 30)])).await);
-    let restored = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![contact_event(PORTAL, 1, "contact.restore", 5, t + 30)],
+        ))
+        .await,
+    );
+    let restored = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(restored.status, ContactStatus::Active);
-    assert_eq!(restored.score_total, Some(50), "the demo request and the change made while deleted count");
+    assert_eq!(
+        restored.score_total,
+        Some(50),
+        "the demo request and the change made while deleted count"
+    );
     assert!(restored.next_change_at.is_some());
-    let (row, _) = store::outbox::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    let (row, _) = store::outbox::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.properties["ember_score"], "50");
     assert!(row.version > before.score_version);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    done(p
-        .handle(&batch(
+    done(
+        p.handle(&batch(
             PORTAL,
             vec![
                 property_event(PORTAL, 5, "industry", "SaaS", 1, t),
-                property_event(PORTAL, 6, "recent_conversion_event_name", "Demo request", 2, t),
+                property_event(
+                    PORTAL,
+                    6,
+                    "recent_conversion_event_name",
+                    "Demo request",
+                    2,
+                    t,
+                ),
                 property_event(PORTAL, 8, "industry", "Retail", 3, t),
             ],
         ))
-        .await);
+        .await,
+    );
     // 5 was merged into 6: the alias 5→6 is about the same person.
-    done(p.handle(&batch(PORTAL, vec![merge_event(PORTAL, 6, &[5], None, 4, t + 1)])).await);
-    let keys_before = ember_tests::worker::processed_count(&db.pool, PORTAL).await.unwrap();
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![merge_event(PORTAL, 6, &[5], None, 4, t + 1)],
+        ))
+        .await,
+    );
+    let keys_before = ember_tests::worker::processed_count(&db.pool, PORTAL)
+        .await
+        .unwrap();
 
-    done(p.handle(&batch(PORTAL, vec![contact_event(PORTAL, 6, "contact.privacyDeletion", 5, t + 2)])).await);
+    done(
+        p.handle(&batch(
+            PORTAL,
+            vec![contact_event(
+                PORTAL,
+                6,
+                "contact.privacyDeletion",
+                5,
+                t + 2,
+            )],
+        ))
+        .await,
+    );
     // The companion deletion, and a late change for the old id, arrive afterwards.
-    done(p
-        .handle(&batch(
+    done(
+        p.handle(&batch(
             PORTAL,
             vec![
                 contact_event(PORTAL, 6, "contact.deletion", 6, t + 2),
@@ -224,7 +441,8 @@ async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
                 property_event(PORTAL, 6, "jobtitle", "CEO", 8, t - 5),
             ],
         ))
-        .await);
+        .await,
+    );
 
     // Query every table with a contact id column: nothing about 5 or 6 is left.
     let columns: Vec<(String, String)> = sqlx::query_as(
@@ -235,7 +453,12 @@ async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
     .await
     .unwrap();
     let tables: Vec<&str> = columns.iter().map(|(t, _)| t.as_str()).collect();
-    for t in ["contacts", "score_outbox", "context_requests", "contact_aliases"] {
+    for t in [
+        "contacts",
+        "score_outbox",
+        "context_requests",
+        "contact_aliases",
+    ] {
         assert!(tables.contains(&t), "{t} has a contact column");
     }
     for (table, column) in &columns {
@@ -249,16 +472,28 @@ async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
         assert_eq!(n, 0, "{table}.{column} still mentions the erased contact");
     }
     // Nor does any JSON document hold its values.
-    let leaks: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE portal_id = $1 AND properties::text LIKE '%CEO%'")
-        .bind(PORTAL)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let leaks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM contacts WHERE portal_id = $1 AND properties::text LIKE '%CEO%'",
+    )
+    .bind(PORTAL)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(leaks, 0);
     // The dedupe keys stay (plus the erasure markers and the later events' keys).
-    assert!(ember_tests::worker::processed_count(&db.pool, PORTAL).await.unwrap() >= keys_before + 3);
+    assert!(
+        ember_tests::worker::processed_count(&db.pool, PORTAL)
+            .await
+            .unwrap()
+            >= keys_before + 3
+    );
     // Another contact is untouched.
-    assert!(store::contacts::get(&db.pool, portal(), id(8)).await.unwrap().is_some());
+    assert!(
+        store::contacts::get(&db.pool, portal(), id(8))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 fn no_decay_model() -> Model {
@@ -270,53 +505,103 @@ fn no_decay_model() -> Model {
     m
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decay_sweep_rescores_due_contacts_only() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    done(p
-        .handle(&batch(
+    done(
+        p.handle(&batch(
             PORTAL,
             vec![
-                property_event(PORTAL, 1, "recent_conversion_event_name", "Demo request", 1, t),
+                property_event(
+                    PORTAL,
+                    1,
+                    "recent_conversion_event_name",
+                    "Demo request",
+                    1,
+                    t,
+                ),
                 property_event(PORTAL, 2, "industry", "SaaS", 2, t),
             ],
         ))
-        .await);
-    let c1 = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
-    let c2 = store::contacts::get(&db.pool, portal(), id(2)).await.unwrap().unwrap();
+        .await,
+    );
+    let c1 = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let c2 = store::contacts::get(&db.pool, portal(), id(2))
+        .await
+        .unwrap()
+        .unwrap();
     let due = c1.next_change_at.unwrap();
     assert_eq!(c2.next_change_at, None, "fit alone never decays");
     let models = ModelCache::new(db.pool.clone(), Duration::from_millis(0)).unwrap();
-    assert_eq!(ember_worker::decay::sweep_once(&db.pool, &models, due - chrono::Duration::seconds(1), 100).await.unwrap(), 0);
-    assert_eq!(ember_worker::decay::sweep_once(&db.pool, &models, due, 100).await.unwrap(), 1);
-    let after = store::contacts::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
-    assert_eq!(after.score_total, Some(c1.score_total.unwrap() - 1), "rounded score moved by one point");
+    assert_eq!(
+        ember_worker::decay::sweep_once(&db.pool, &models, due - chrono::Duration::seconds(1), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        ember_worker::decay::sweep_once(&db.pool, &models, due, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let after = store::contacts::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.score_total,
+        Some(c1.score_total.unwrap() - 1),
+        "rounded score moved by one point"
+    );
     assert!(after.next_change_at.unwrap() > due);
-    let (row, _) = store::outbox::get(&db.pool, portal(), id(1)).await.unwrap().unwrap();
+    let (row, _) = store::outbox::get(&db.pool, portal(), id(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.version, 2);
-    assert_eq!(row.properties["ember_score"], (c1.score_total.unwrap() - 1).to_string());
+    assert_eq!(
+        row.properties["ember_score"],
+        (c1.score_total.unwrap() - 1).to_string()
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_model_version_rescores_the_whole_portal() {
     let db = TestDb::new().await.unwrap();
     db.add_portal(PORTAL).await.unwrap();
     let p = processor(&db.pool);
     let t = now_ms();
-    let events = (1..=30).map(|c| property_event(PORTAL, c, "industry", "SaaS", c, t)).collect();
+    let events = (1..=30)
+        .map(|c| property_event(PORTAL, c, "industry", "SaaS", c, t))
+        .collect();
     done(p.handle(&batch(PORTAL, events)).await);
     let mut model = no_decay_model();
     model.fit.retain(|r| r.id.as_str() != "industry_saas");
-    store::models::insert(&db.pool, portal(), 1, &model, "test").await.unwrap();
-    store::models::activate(&db.pool, portal(), 1).await.unwrap();
+    store::models::insert(&db.pool, portal(), 1, &model, "test")
+        .await
+        .unwrap();
+    store::models::activate(&db.pool, portal(), 1)
+        .await
+        .unwrap();
 
     let models = ModelCache::new(db.pool.clone(), Duration::from_millis(0)).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    assert!(ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx).await.unwrap());
-    let (done_n, total, finished) = store::models::rescore_status(&db.pool, portal(), 1).await.unwrap().unwrap();
+    assert!(
+        ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx)
+            .await
+            .unwrap()
+    );
+    let (done_n, total, finished) = store::models::rescore_status(&db.pool, portal(), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((done_n, total), (30, Some(30)));
     assert!(finished.is_some());
     let on_new: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE portal_id = $1 AND model_version = 1 AND score_total = 0")
@@ -325,12 +610,22 @@ async fn a_new_model_version_rescores_the_whole_portal() {
         .await
         .unwrap();
     assert_eq!(on_new, 30);
-    let (row, _) = store::outbox::get(&db.pool, portal(), id(17)).await.unwrap().unwrap();
-    assert_eq!((row.properties["ember_score"].as_str(), row.version), ("0", 2));
-    assert!(!ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx).await.unwrap());
+    let (row, _) = store::outbox::get(&db.pool, portal(), id(17))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.properties["ember_score"].as_str(), row.version),
+        ("0", 2)
+    );
+    assert!(
+        !ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx)
+            .await
+            .unwrap()
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_dedupe_keys_are_purged_in_batches() {
     let db = TestDb::new().await.unwrap();
     sqlx::query(
@@ -347,7 +642,15 @@ async fn old_dedupe_keys_are_purged_in_batches() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let purged = ember_worker::decay::purge_once(&db.pool, chrono::Duration::days(7), 100).await.unwrap();
+    let purged = ember_worker::decay::purge_once(&db.pool, chrono::Duration::days(7), 100)
+        .await
+        .unwrap();
     assert_eq!(purged, 250);
-    assert_eq!(ember_tests::worker::processed_count(&db.pool, 1).await.unwrap(), 40, "keys younger than 7 days stay");
+    assert_eq!(
+        ember_tests::worker::processed_count(&db.pool, 1)
+            .await
+            .unwrap(),
+        40,
+        "keys younger than 7 days stay"
+    );
 }

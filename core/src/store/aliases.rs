@@ -9,8 +9,17 @@ use sqlx::PgConnection;
 use crate::domain::{ObjectId, PortalId};
 
 /// Records that `sources` now resolve to `survivor` (also repointing older aliases of them).
-pub async fn merge(conn: &mut PgConnection, portal: PortalId, sources: &[ObjectId], survivor: ObjectId) -> Result<(), sqlx::Error> {
-    let sources: Vec<i64> = sources.iter().map(|s| s.get()).filter(|s| *s != survivor.get()).collect();
+pub async fn merge(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    sources: &[ObjectId],
+    survivor: ObjectId,
+) -> Result<(), sqlx::Error> {
+    let sources: Vec<i64> = sources
+        .iter()
+        .map(|s| s.get())
+        .filter(|s| *s != survivor.get())
+        .collect();
     if sources.is_empty() {
         return Ok(());
     }
@@ -43,7 +52,11 @@ pub async fn merge(conn: &mut PgConnection, portal: PortalId, sources: &[ObjectI
 
 /// Deletes every alias from or to this contact and returns the old ids that resolved to it
 /// (privacy deletion: they are erased too).
-pub async fn erase(conn: &mut PgConnection, portal: PortalId, contact: ObjectId) -> Result<Vec<ObjectId>, sqlx::Error> {
+pub async fn erase(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    contact: ObjectId,
+) -> Result<Vec<ObjectId>, sqlx::Error> {
     let old: Vec<i64> = sqlx::query_scalar(
         "DELETE FROM contact_aliases WHERE portal_id = $1 AND (current_id = $2 OR old_id = $2) RETURNING old_id",
     )
@@ -51,16 +64,25 @@ pub async fn erase(conn: &mut PgConnection, portal: PortalId, contact: ObjectId)
     .bind(contact.get())
     .fetch_all(conn)
     .await?;
-    Ok(old.into_iter().filter(|o| *o != contact.get()).filter_map(|o| ObjectId::new(o).ok()).collect())
+    Ok(old
+        .into_iter()
+        .filter(|o| *o != contact.get())
+        .filter_map(|o| ObjectId::new(o).ok())
+        .collect())
 }
 
 /// The id a contact id resolves to now (itself unless it was merged away).
-pub async fn resolve(conn: &mut PgConnection, portal: PortalId, id: ObjectId) -> Result<ObjectId, sqlx::Error> {
-    let current: Option<i64> =
-        sqlx::query_scalar("SELECT current_id FROM contact_aliases WHERE portal_id = $1 AND old_id = $2")
-            .bind(portal.get())
-            .bind(id.get())
-            .fetch_optional(conn)
-            .await?;
+pub async fn resolve(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    id: ObjectId,
+) -> Result<ObjectId, sqlx::Error> {
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT current_id FROM contact_aliases WHERE portal_id = $1 AND old_id = $2",
+    )
+    .bind(portal.get())
+    .bind(id.get())
+    .fetch_optional(conn)
+    .await?;
     Ok(current.and_then(|c| ObjectId::new(c).ok()).unwrap_or(id))
 }

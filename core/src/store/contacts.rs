@@ -38,7 +38,9 @@ impl ContactStatus {
         match s {
             "active" => Ok(ContactStatus::Active),
             "deleted" => Ok(ContactStatus::Deleted),
-            other => Err(sqlx::Error::Decode(format!("unknown contact status {other:?}").into())),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown contact status {other:?}").into(),
+            )),
         }
     }
 }
@@ -114,13 +116,20 @@ pub fn lock_key(portal: PortalId, contact: ObjectId) -> i64 {
 /// Takes the transaction-scoped locks of these contacts, in ascending key order, in one
 /// statement. Callers that need more locks later in the same transaction may deadlock with
 /// another one; Postgres detects that (40P01) and the caller retries.
-pub async fn lock(conn: &mut PgConnection, portal: PortalId, contacts: &[ObjectId]) -> Result<(), sqlx::Error> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    contacts: &[ObjectId],
+) -> Result<(), sqlx::Error> {
     let keys: Vec<(PortalId, ObjectId)> = contacts.iter().map(|c| (portal, *c)).collect();
     lock_many(conn, &keys).await
 }
 
 /// Like [`lock`] for contacts of several portals (the decay sweep).
-pub async fn lock_many(conn: &mut PgConnection, contacts: &[(PortalId, ObjectId)]) -> Result<(), sqlx::Error> {
+pub async fn lock_many(
+    conn: &mut PgConnection,
+    contacts: &[(PortalId, ObjectId)],
+) -> Result<(), sqlx::Error> {
     let mut keys: Vec<i64> = contacts.iter().map(|(p, c)| lock_key(*p, *c)).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -143,7 +152,10 @@ pub async fn load(
     erasure_keys: &[EventKey],
 ) -> Result<Vec<Loaded>, sqlx::Error> {
     let id_list: Vec<i64> = ids.iter().map(|i| i.get()).collect();
-    let keys: Vec<&[u8]> = erasure_keys.iter().map(|k| k.as_bytes().as_slice()).collect();
+    let keys: Vec<&[u8]> = erasure_keys
+        .iter()
+        .map(|k| k.as_bytes().as_slice())
+        .collect();
     let rows = sqlx::query(
         "SELECT r.id, a.current_id, \
                 EXISTS (SELECT 1 FROM processed_events p WHERE p.portal_id = $1 AND p.event_key = r.ekey) AS erased, \
@@ -161,13 +173,21 @@ pub async fn load(
     rows.into_iter()
         .map(|row| {
             let id = object_id(row.try_get("id")?)?;
-            let alias_of = row.try_get::<Option<i64>, _>("current_id")?.map(object_id).transpose()?;
+            let alias_of = row
+                .try_get::<Option<i64>, _>("current_id")?
+                .map(object_id)
+                .transpose()?;
             let erased: bool = row.try_get("erased")?;
             let record = match row.try_get::<Option<i64>, _>("contact_id")? {
                 None => None,
                 Some(_) => Some(record_from(&row, id)?),
             };
-            Ok(Loaded { id, record, alias_of, erased })
+            Ok(Loaded {
+                id,
+                record,
+                alias_of,
+                erased,
+            })
         })
         .collect()
 }
@@ -197,7 +217,11 @@ fn record_from(row: &sqlx::postgres::PgRow, id: ObjectId) -> Result<ContactRecor
 }
 
 /// Inserts or replaces these rows, all in one statement.
-pub async fn save(conn: &mut PgConnection, portal: PortalId, records: &[ContactRecord]) -> Result<(), sqlx::Error> {
+pub async fn save(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    records: &[ContactRecord],
+) -> Result<(), sqlx::Error> {
     if records.is_empty() {
         return Ok(());
     }
@@ -218,7 +242,13 @@ pub async fn save(conn: &mut PgConnection, portal: PortalId, records: &[ContactR
         status_at.push(r.status_at);
         properties.push(serde_json::to_value(&r.properties).map_err(encode)?);
         ledgers.push(serde_json::to_value(&r.ledger).map_err(encode)?);
-        values.push(r.score_values.as_ref().map(serde_json::to_value).transpose().map_err(encode)?);
+        values.push(
+            r.score_values
+                .as_ref()
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(encode)?,
+        );
         totals.push(r.score_total);
         versions.push(r.score_version);
         models.push(r.model_version);
@@ -259,7 +289,11 @@ fn encode(e: serde_json::Error) -> sqlx::Error {
 }
 
 /// Deletes these contacts' rows (merged away or erased).
-pub async fn delete(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId]) -> Result<(), sqlx::Error> {
+pub async fn delete(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -274,7 +308,11 @@ pub async fn delete(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId])
 
 /// Contacts whose `next_change_at` is due, earliest first, across portals (the decay sweep;
 /// served by the partial index on `next_change_at`).
-pub async fn due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Result<Vec<(PortalId, ObjectId)>, sqlx::Error> {
+pub async fn due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(PortalId, ObjectId)>, sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT portal_id, contact_id FROM contacts \
          WHERE next_change_at IS NOT NULL AND next_change_at <= $1 ORDER BY next_change_at LIMIT $2",
@@ -284,12 +322,22 @@ pub async fn due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Res
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(p, c)| Ok((PortalId::new(p).map_err(|e| sqlx::Error::Decode(Box::new(e)))?, object_id(c)?)))
+        .map(|(p, c)| {
+            Ok((
+                PortalId::new(p).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                object_id(c)?,
+            ))
+        })
         .collect()
 }
 
 /// Up to `limit` contact ids of a portal after `after`, in id order (model rescoring).
-pub async fn ids_after(pool: &PgPool, portal: PortalId, after: i64, limit: i64) -> Result<Vec<ObjectId>, sqlx::Error> {
+pub async fn ids_after(
+    pool: &PgPool,
+    portal: PortalId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ObjectId>, sqlx::Error> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT contact_id FROM contacts WHERE portal_id = $1 AND contact_id > $2 ORDER BY contact_id LIMIT $3",
     )
@@ -303,11 +351,18 @@ pub async fn ids_after(pool: &PgPool, portal: PortalId, after: i64, limit: i64) 
 
 /// How many contacts a portal has.
 pub async fn count(pool: &PgPool, portal: PortalId) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM contacts WHERE portal_id = $1").bind(portal.get()).fetch_one(pool).await
+    sqlx::query_scalar("SELECT count(*) FROM contacts WHERE portal_id = $1")
+        .bind(portal.get())
+        .fetch_one(pool)
+        .await
 }
 
 /// One contact's row, outside any transaction (tests, admin views).
-pub async fn get(pool: &PgPool, portal: PortalId, contact: ObjectId) -> Result<Option<ContactRecord>, sqlx::Error> {
+pub async fn get(
+    pool: &PgPool,
+    portal: PortalId,
+    contact: ObjectId,
+) -> Result<Option<ContactRecord>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let key = super::dedupe::erasure_key(portal, contact);
     let mut loaded = load(&mut conn, portal, &[contact], &[key]).await?;
@@ -323,7 +378,10 @@ mod tests {
         let p = PortalId::new(7).unwrap();
         let a = lock_key(p, ObjectId::new(1).unwrap());
         assert_ne!(a, lock_key(p, ObjectId::new(2).unwrap()));
-        assert_ne!(a, lock_key(PortalId::new(8).unwrap(), ObjectId::new(1).unwrap()));
+        assert_ne!(
+            a,
+            lock_key(PortalId::new(8).unwrap(), ObjectId::new(1).unwrap())
+        );
         assert_eq!(a, lock_key(p, ObjectId::new(1).unwrap()));
     }
 }

@@ -11,7 +11,11 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::{ObjectId, PortalId};
 
 /// Records requests (idempotent: a contact already waiting keeps its place).
-pub async fn request(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId]) -> Result<u64, sqlx::Error> {
+pub async fn request(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+) -> Result<u64, sqlx::Error> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -30,7 +34,11 @@ pub async fn request(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId]
 }
 
 /// Cancels requests of these contacts (merged away, erased).
-pub async fn cancel(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId]) -> Result<(), sqlx::Error> {
+pub async fn cancel(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -46,7 +54,11 @@ pub async fn cancel(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId])
 /// Takes up to `limit` of a portal's oldest requests off the table (for the fetcher). Rows locked
 /// by another fetcher are skipped. The caller deletes them in a transaction it commits only after
 /// the fetched values are stored, or lets them return by rolling back.
-pub async fn claim(conn: &mut PgConnection, portal: PortalId, limit: i64) -> Result<Vec<(ObjectId, DateTime<Utc>)>, sqlx::Error> {
+pub async fn claim(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    limit: i64,
+) -> Result<Vec<(ObjectId, DateTime<Utc>)>, sqlx::Error> {
     let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
         "DELETE FROM context_requests WHERE portal_id = $1 AND contact_id IN ( \
              SELECT contact_id FROM context_requests WHERE portal_id = $1 \
@@ -57,14 +69,21 @@ pub async fn claim(conn: &mut PgConnection, portal: PortalId, limit: i64) -> Res
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().filter_map(|(c, at)| Some((ObjectId::new(c).ok()?, at))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, at)| Some((ObjectId::new(c).ok()?, at)))
+        .collect())
 }
 
 /// Portals with waiting requests, and how many each has.
 pub async fn pending(pool: &PgPool) -> Result<Vec<(PortalId, i64)>, sqlx::Error> {
-    let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT portal_id, count(*) FROM context_requests GROUP BY portal_id ORDER BY portal_id")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().filter_map(|(p, n)| Some((PortalId::new(p).ok()?, n))).collect())
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT portal_id, count(*) FROM context_requests GROUP BY portal_id ORDER BY portal_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, n)| Some((PortalId::new(p).ok()?, n)))
+        .collect())
 }

@@ -15,7 +15,11 @@ use crate::domain::{EventKey, ObjectId, PortalId};
 
 /// Inserts the keys (sorted, so concurrent claims lock them in the same order) and returns those
 /// that were not there before.
-pub async fn claim(conn: &mut PgConnection, portal: PortalId, keys: &[EventKey]) -> Result<HashSet<EventKey>, sqlx::Error> {
+pub async fn claim(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    keys: &[EventKey],
+) -> Result<HashSet<EventKey>, sqlx::Error> {
     let mut sorted: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes().as_slice()).collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -28,16 +32,21 @@ pub async fn claim(conn: &mut PgConnection, portal: PortalId, keys: &[EventKey])
     .bind(&sorted)
     .fetch_all(conn)
     .await?;
-    Ok(inserted.into_iter().filter_map(|k| <[u8; 32]>::try_from(k).ok().map(EventKey::from_bytes)).collect())
+    Ok(inserted
+        .into_iter()
+        .filter_map(|k| <[u8; 32]>::try_from(k).ok().map(EventKey::from_bytes))
+        .collect())
 }
 
 /// Whether a key is recorded (tests and diagnostics).
 pub async fn exists(pool: &PgPool, portal: PortalId, key: &EventKey) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events WHERE portal_id = $1 AND event_key = $2)")
-        .bind(portal.get())
-        .bind(key.as_bytes().as_slice())
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM processed_events WHERE portal_id = $1 AND event_key = $2)",
+    )
+    .bind(portal.get())
+    .bind(key.as_bytes().as_slice())
+    .fetch_one(pool)
+    .await
 }
 
 /// The erasure marker of a privacy-deleted contact: a hash in its own domain, so the table keeps
@@ -51,7 +60,11 @@ pub fn erasure_key(portal: PortalId, contact: ObjectId) -> EventKey {
 }
 
 /// Records erasure markers for these contacts.
-pub async fn mark_erased(conn: &mut PgConnection, portal: PortalId, contacts: &[ObjectId]) -> Result<(), sqlx::Error> {
+pub async fn mark_erased(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    contacts: &[ObjectId],
+) -> Result<(), sqlx::Error> {
     let keys: Vec<EventKey> = contacts.iter().map(|c| erasure_key(portal, *c)).collect();
     claim(conn, portal, &keys).await.map(|_| ())
 }
@@ -59,7 +72,11 @@ pub async fn mark_erased(conn: &mut PgConnection, portal: PortalId, contacts: &[
 /// Deletes at most `batch` keys recorded before `older_than`; returns how many went. Call it
 /// repeatedly until it returns less than `batch`: small batches keep locks and WAL bursts short.
 /// (Maintenance across portals: the only query here not scoped to one portal.)
-pub async fn purge(pool: &PgPool, older_than: DateTime<Utc>, batch: i64) -> Result<u64, sqlx::Error> {
+pub async fn purge(
+    pool: &PgPool,
+    older_than: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "DELETE FROM processed_events WHERE ctid = ANY (ARRAY( \
              SELECT ctid FROM processed_events WHERE processed_at < $1 LIMIT $2))",

@@ -8,6 +8,9 @@ pub mod dedupe;
 pub mod models;
 pub mod outbox;
 pub mod portals;
+pub mod agencies;
+pub mod sessions;
+pub mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -4,14 +4,20 @@
 //! [`crate::scoring::Model::default_model`], reported as version 0.
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 use sqlx::PgPool;
+use sqlx::types::Json;
 
 use crate::domain::PortalId;
 use crate::scoring::Model;
 
 /// Stores a new model version (the caller validated it). Fails if the version exists.
-pub async fn insert(pool: &PgPool, portal: PortalId, version: i32, model: &Model, created_by: &str) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    pool: &PgPool,
+    portal: PortalId,
+    version: i32,
+    model: &Model,
+    created_by: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO scoring_models (portal_id, version, document, created_by) VALUES ($1, $2, $3, $4)")
         .bind(portal.get())
         .bind(version)
@@ -33,16 +39,21 @@ pub async fn activate(pool: &PgPool, portal: PortalId, version: i32) -> Result<(
     .bind(version)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO model_rescores (portal_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(portal.get())
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO model_rescores (portal_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(portal.get())
+    .bind(version)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }
 
 /// The active version and its document, if the portal has one.
-pub async fn active(pool: &PgPool, portal: PortalId) -> Result<Option<(i32, serde_json::Value)>, sqlx::Error> {
+pub async fn active(
+    pool: &PgPool,
+    portal: PortalId,
+) -> Result<Option<(i32, serde_json::Value)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT m.version, m.document FROM scoring_model_active a \
          JOIN scoring_models m ON m.portal_id = a.portal_id AND m.version = a.version WHERE a.portal_id = $1",
@@ -66,12 +77,22 @@ pub struct RescoreJob {
 type JobRow = (i64, i32, i64, i64, Option<i64>);
 
 fn job((portal, version, cursor_id, done, total): JobRow) -> Option<RescoreJob> {
-    Some(RescoreJob { portal_id: PortalId::new(portal).ok()?, version, cursor_id, done, total })
+    Some(RescoreJob {
+        portal_id: PortalId::new(portal).ok()?,
+        version,
+        cursor_id,
+        done,
+        total,
+    })
 }
 
 /// Claims the oldest unfinished rescore whose lease expired (or that has none), for
 /// `lease_secs` seconds. (Maintenance across portals.)
-pub async fn claim_rescore(pool: &PgPool, worker: &str, lease_secs: i64) -> Result<Option<RescoreJob>, sqlx::Error> {
+pub async fn claim_rescore(
+    pool: &PgPool,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<Option<RescoreJob>, sqlx::Error> {
     let row: Option<JobRow> = sqlx::query_as(
         "UPDATE model_rescores SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2) \
          WHERE (portal_id, version) = ( \
@@ -128,9 +149,11 @@ pub async fn rescore_status(
     portal: PortalId,
     version: i32,
 ) -> Result<Option<(i64, Option<i64>, Option<DateTime<Utc>>)>, sqlx::Error> {
-    sqlx::query_as("SELECT done, total, finished_at FROM model_rescores WHERE portal_id = $1 AND version = $2")
-        .bind(portal.get())
-        .bind(version)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "SELECT done, total, finished_at FROM model_rescores WHERE portal_id = $1 AND version = $2",
+    )
+    .bind(portal.get())
+    .bind(version)
+    .fetch_optional(pool)
+    .await
 }

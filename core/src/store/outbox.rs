@@ -22,7 +22,11 @@ pub struct OutboxRow {
 }
 
 /// Upserts rows in one statement; a row with a lower version than the stored one is ignored.
-pub async fn upsert(conn: &mut PgConnection, portal: PortalId, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
+pub async fn upsert(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    rows: &[OutboxRow],
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -50,7 +54,11 @@ pub async fn upsert(conn: &mut PgConnection, portal: PortalId, rows: &[OutboxRow
 }
 
 /// Drops pending writes of these contacts (deleted, merged away or erased).
-pub async fn delete(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId]) -> Result<(), sqlx::Error> {
+pub async fn delete(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -64,7 +72,11 @@ pub async fn delete(conn: &mut PgConnection, portal: PortalId, ids: &[ObjectId])
 }
 
 /// A contact's pending write, if any.
-pub async fn get(pool: &PgPool, portal: PortalId, contact: ObjectId) -> Result<Option<(OutboxRow, DateTime<Utc>)>, sqlx::Error> {
+pub async fn get(
+    pool: &PgPool,
+    portal: PortalId,
+    contact: ObjectId,
+) -> Result<Option<(OutboxRow, DateTime<Utc>)>, sqlx::Error> {
     type Row = (Json<BTreeMap<String, String>>, i64, DateTime<Utc>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT properties, version, updated_at FROM score_outbox WHERE portal_id = $1 AND contact_id = $2",
@@ -73,5 +85,14 @@ pub async fn get(pool: &PgPool, portal: PortalId, contact: ObjectId) -> Result<O
     .bind(contact.get())
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(Json(properties), version, at)| (OutboxRow { contact_id: contact, properties, version }, at)))
+    Ok(row.map(|(Json(properties), version, at)| {
+        (
+            OutboxRow {
+                contact_id: contact,
+                properties,
+                version,
+            },
+            at,
+        )
+    }))
 }

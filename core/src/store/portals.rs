@@ -64,3 +64,177 @@ pub async fn webhook_secret_matches(pool: &PgPool, portal: PortalId, given: &str
     let given = Sha256::digest(given.as_bytes());
     Ok(stored.ct_eq(given.as_slice()).into())
 }
+
+/// How a portal is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// The public app (OAuth).
+    Public,
+    /// A private app's static token.
+    Private,
+}
+
+/// What a portal is, as the admin API and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PortalSummary {
+    pub portal_id: i64,
+    pub status: PortalStatus,
+    pub agency_id: Option<i64>,
+    pub app_kind: AppKind,
+    pub private_tier: Option<i32>,
+    pub hub_domain: Option<String>,
+    pub status_reason: Option<String>,
+    pub status_changed_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl serde::Serialize for PortalStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            PortalStatus::Active => "active",
+            PortalStatus::NeedsReauth => "needs_reauth",
+            PortalStatus::Uninstalled => "uninstalled",
+        })
+    }
+}
+
+const SUMMARY: &str = "portal_id, status, agency_id, app_kind, private_tier, hub_domain, status_reason, \
+                       status_changed_at, created_at";
+
+/// Creates or re-activates a portal with its tenancy. An existing owner agency is kept unless
+/// the portal has none.
+pub async fn register(
+    conn: &mut sqlx::PgConnection,
+    portal: PortalId,
+    agency: Option<i64>,
+    kind: AppKind,
+    private_tier: Option<i32>,
+    hub_domain: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO portals (portal_id, status, agency_id, app_kind, private_tier, hub_domain) \
+         VALUES ($1, 'active', $2, $3, $4, $5) \
+         ON CONFLICT (portal_id) DO UPDATE SET status = 'active', status_reason = NULL, \
+           status_changed_at = CASE WHEN portals.status = 'active' THEN portals.status_changed_at ELSE now() END, \
+           agency_id = COALESCE(portals.agency_id, EXCLUDED.agency_id), app_kind = EXCLUDED.app_kind, \
+           private_tier = EXCLUDED.private_tier, hub_domain = COALESCE(EXCLUDED.hub_domain, portals.hub_domain), \
+           updated_at = now()",
+    )
+    .bind(portal.get())
+    .bind(agency)
+    .bind(kind)
+    .bind(private_tier)
+    .bind(hub_domain)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The portal's status, if it exists.
+pub async fn status(pool: &PgPool, portal: PortalId) -> Result<Option<PortalStatus>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1").bind(portal.get()).fetch_optional(pool).await
+}
+
+/// Moves the portal to `status` with a reason; returns whether it changed.
+pub async fn set_status(
+    conn: &mut sqlx::PgConnection,
+    portal: PortalId,
+    status: PortalStatus,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE portals SET status = $2, status_reason = $3, status_changed_at = now(), updated_at = now() \
+         WHERE portal_id = $1 AND status <> $2",
+    )
+    .bind(portal.get())
+    .bind(status)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One portal, unscoped (CLI and internal use).
+pub async fn summary(pool: &PgPool, portal: PortalId) -> Result<Option<PortalSummary>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY} FROM portals WHERE portal_id = $1")))
+        .bind(portal.get())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Every portal (CLI).
+pub async fn list_all(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY} FROM portals ORDER BY portal_id"))).fetch_all(pool).await
+}
+
+/// The portals of one agency.
+pub async fn list_for_agency(pool: &PgPool, agency: i64) -> Result<Vec<PortalSummary>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY} FROM portals WHERE agency_id = $1 ORDER BY portal_id"
+    )))
+    .bind(agency)
+    .fetch_all(pool)
+    .await
+}
+
+/// One portal if it belongs to `agency` (scoped lookup: anything else is `None`).
+pub async fn get_for_agency(pool: &PgPool, portal: PortalId, agency: i64) -> Result<Option<PortalSummary>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY} FROM portals WHERE portal_id = $1 AND agency_id = $2"
+    )))
+    .bind(portal.get())
+    .bind(agency)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes every row of the portal in every table that has a `portal_id` column, then the
+/// portal itself, in one transaction. Tables are found in the catalog so that tables added
+/// later are purged too. Returns the rows deleted per table.
+pub async fn purge(pool: &PgPool, portal: PortalId) -> Result<Vec<(String, u64)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.table_name::text FROM information_schema.columns c \
+         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = current_schema() AND c.column_name = 'portal_id' AND t.table_type = 'BASE TABLE' \
+           AND c.table_name <> 'portals' ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut deleted = Vec::new();
+    // Foreign keys between these tables may need one order: a table whose delete is refused
+    // (savepoint rolled back) is tried again after the others.
+    let mut pending = tables;
+    for _pass in 0..4 {
+        let mut refused = Vec::new();
+        for table in pending {
+            let quoted = table.replace('"', "\"\"");
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            let result = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM \"{quoted}\" WHERE portal_id = $1")))
+                .bind(portal.get())
+                .execute(&mut *savepoint)
+                .await;
+            match result {
+                Ok(done) => {
+                    savepoint.commit().await?;
+                    deleted.push((table, done.rows_affected()));
+                }
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                    savepoint.rollback().await?;
+                    refused.push(table);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        pending = refused;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    let done = sqlx::query("DELETE FROM portals WHERE portal_id = $1").bind(portal.get()).execute(&mut *tx).await?;
+    deleted.push(("portals".into(), done.rows_affected()));
+    tx.commit().await?;
+    Ok(deleted)
+}

@@ -1,0 +1,5 @@
+//! Request extractors of the console and admin API.
+
+mod session;
+
+pub use session::CurrentPerson;

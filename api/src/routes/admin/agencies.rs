@@ -1,0 +1,141 @@
+//! `/admin/me` and `/admin/agencies/{agency}/...`: memberships, an agency's portals, invitations
+//! (install links) and private-app portals.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use ember_core::domain::PortalId;
+use ember_core::store::agencies::Role;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{agency_role, db, require};
+use crate::error::ApiError;
+use crate::extract::CurrentPerson;
+use crate::routes::oauth::Tenancy;
+use crate::session::Invite;
+
+/// `GET /admin/me`.
+pub(crate) async fn me(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+) -> Result<HttpResponse, ApiError> {
+    let agencies = ember_core::store::agencies::memberships(&t.pool, person.person_id)
+        .await
+        .map_err(db)?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "person_id": person.person_id, "agencies": agencies })))
+}
+
+/// `GET /admin/agencies/{agency}/portals`.
+pub(crate) async fn portals(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = path.into_inner();
+    agency_role(&t, person, agency).await?;
+    let portals = ember_core::store::portals::list_for_agency(&t.pool, agency)
+        .await
+        .map_err(db)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "agency_id": agency, "portals": portals })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteRequest {
+    role: Role,
+    #[serde(default)]
+    days: Option<i64>,
+}
+
+/// `POST /admin/agencies/{agency}/invites` (owner): an install link that makes whoever installs
+/// with it a member with `role`, and puts the portal in this agency.
+pub(crate) async fn invite(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+    path: web::Path<i64>,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = path.into_inner();
+    require(agency_role(&t, person, agency).await?, Role::Owner)?;
+    let days = body.days.unwrap_or(7).clamp(1, 30);
+    let token = t
+        .signer
+        .new_invite(
+            Invite {
+                agency,
+                role: body.role,
+            },
+            days,
+        )
+        .map_err(ApiError::internal)?;
+    let url = format!("{}/oauth/install?invite={token}", t.public_base_url);
+    Ok(HttpResponse::Created().json(serde_json::json!({ "agency_id": agency, "role": body.role, "days": days, "install_url": url })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PrivatePortalRequest {
+    portal_id: i64,
+    token: String,
+    tier: i32,
+}
+
+/// `POST /admin/agencies/{agency}/portals` (editor): registers a private-app portal.
+pub(crate) async fn add_private_portal(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+    path: web::Path<i64>,
+    body: web::Json<PrivatePortalRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = path.into_inner();
+    require(agency_role(&t, person, agency).await?, Role::Editor)?;
+    let body = body.into_inner();
+    let portal = PortalId::new(body.portal_id)
+        .map_err(|e| ApiError::bad_request("invalid_portal", e.to_string()))?;
+    if ![100, 150, 190].contains(&body.tier) {
+        return Err(ApiError::bad_request(
+            "invalid_tier",
+            "tier must be 100, 150 or 190 (calls per 10 s)",
+        ));
+    }
+    if let Some(summary) = ember_core::store::portals::summary(&t.pool, portal)
+        .await
+        .map_err(db)?
+        && summary.agency_id.is_some_and(|a| a != agency)
+    {
+        // Another agency's portal: say no more than that it cannot be added.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "portal_taken",
+            "this portal cannot be added",
+        ));
+    }
+    let token = SecretString::from(body.token);
+    let report = ember_core::tenancy::install::add_private_portal(
+        &t.pool,
+        &t.hubspot,
+        &t.cipher,
+        portal,
+        &token,
+        body.tier,
+        Some(agency),
+    )
+    .await
+    .map_err(|e| match e {
+        ember_core::tenancy::install::InstallError::HubSpot(h) if !h.is_transient() => {
+            ApiError::bad_request(
+                "token_rejected",
+                format!("HubSpot did not accept the token: {h}"),
+            )
+        }
+        ember_core::tenancy::install::InstallError::WrongPortal { .. } => {
+            ApiError::bad_request("wrong_portal", e.to_string())
+        }
+        other => ApiError::internal(anyhow::Error::new(other)),
+    })?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "portal_id": portal.get(),
+        "tier": body.tier,
+        "properties_created": report.created,
+        "property_conflicts": report.conflicts.iter().map(|c| &c.name).collect::<Vec<_>>(),
+    })))
+}

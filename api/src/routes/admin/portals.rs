@@ -1,0 +1,78 @@
+//! `/admin/portals`: the person's portals, one portal, and uninstalling one.
+
+use actix_web::{HttpResponse, web};
+use ember_core::store::agencies::Role;
+use ember_core::store::portals::PortalSummary;
+use serde::Serialize;
+
+use super::{db, not_found, portal_role, require};
+use crate::error::ApiError;
+use crate::extract::CurrentPerson;
+use crate::routes::oauth::Tenancy;
+
+#[derive(Serialize)]
+struct PortalView {
+    #[serde(flatten)]
+    portal: PortalSummary,
+    role: Role,
+}
+
+/// `GET /admin/portals`: every portal of every agency the person belongs to.
+pub(crate) async fn list(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for m in ember_core::store::agencies::memberships(&t.pool, person.person_id)
+        .await
+        .map_err(db)?
+    {
+        for portal in ember_core::store::portals::list_for_agency(&t.pool, m.agency_id)
+            .await
+            .map_err(db)?
+        {
+            out.push(PortalView {
+                portal,
+                role: m.role,
+            });
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "portals": out })))
+}
+
+/// `GET /admin/portals/{portal}`.
+pub(crate) async fn get(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (portal, agency, role) = portal_role(&t, person, path.into_inner()).await?;
+    let summary = ember_core::store::portals::get_for_agency(&t.pool, portal, agency)
+        .await
+        .map_err(db)?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(PortalView {
+        portal: summary,
+        role,
+    }))
+}
+
+/// `POST /admin/portals/{portal}/uninstall` (editor): deletes the refresh token, uninstalls the
+/// app at HubSpot, marks the portal uninstalled and deletes its tokens.
+pub(crate) async fn uninstall(
+    t: web::Data<Tenancy>,
+    person: CurrentPerson,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (portal, _, role) = portal_role(&t, person, path.into_inner()).await?;
+    require(role, Role::Editor)?;
+    let done = ember_core::tenancy::install::uninstall(&t.pool, &t.tokens, portal)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("uninstall failed")))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "portal_id": portal.get(),
+        "status": "uninstalled",
+        "refresh_token_deleted": done.refresh_token_deleted,
+        "app_uninstalled": done.app_uninstalled,
+    })))
+}

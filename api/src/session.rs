@@ -1,0 +1,326 @@
+//! Signed tokens of the install flow and the console: the OAuth `state` (short-lived, bound to a
+//! browser cookie, single use), agency invitations (install links), and session cookies. All are
+//! HS256 JWTs (jsonwebtoken) with a key derived from the app's client secret, and each kind has
+//! its own audience, so one can never stand in for another.
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use chrono::Utc;
+use ember_core::store::agencies::Role;
+use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Cookie holding the browser nonce the `state` is bound to.
+pub const STATE_COOKIE: &str = "ember_oauth";
+/// Cookie holding the session token.
+pub const SESSION_COOKIE: &str = "ember_session";
+
+const AUD_STATE: &str = "ember-oauth-state";
+const AUD_INVITE: &str = "ember-invite";
+const AUD_SESSION: &str = "ember-session";
+
+/// The claims of an install `state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateClaims {
+    /// Single-use id (recorded when consumed).
+    pub jti: Uuid,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    /// SHA-256 (hex) of the browser nonce in [`STATE_COOKIE`].
+    pub nonce: String,
+    /// The agency an invitation named, with the role it grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<Invite>,
+}
+
+/// An invitation into an agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub agency: i64,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InviteClaims {
+    aud: String,
+    exp: i64,
+    agency: i64,
+    role: Role,
+}
+
+/// The claims of a session cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionClaims {
+    pub sid: Uuid,
+    pub sub: i64,
+    pub aud: String,
+    pub exp: i64,
+}
+
+/// Why a `state` was refused (also the log reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateProblem {
+    Missing,
+    Expired,
+    Invalid,
+    CookieMismatch,
+}
+
+impl StateProblem {
+    pub fn reason(self) -> &'static str {
+        match self {
+            StateProblem::Missing => "missing_state",
+            StateProblem::Expired => "expired_state",
+            StateProblem::Invalid => "invalid_state",
+            StateProblem::CookieMismatch => "state_cookie_mismatch",
+        }
+    }
+}
+
+/// The signing keys and cookie settings.
+pub struct Signer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub state_lifetime_secs: i64,
+    pub session_lifetime_secs: i64,
+    pub secure_cookies: bool,
+}
+
+fn derive_key(secret: &SecretString, label: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn sha256_hex(value: &str) -> String {
+    hex_string(&Sha256::digest(value.as_bytes()))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Signer {
+    /// Keys derived from the app's client secret (HMAC-SHA256 with a label).
+    pub fn new(
+        client_secret: &SecretString,
+        state_lifetime_secs: u64,
+        session_lifetime_secs: u64,
+        secure_cookies: bool,
+    ) -> anyhow::Result<Self> {
+        let key = derive_key(client_secret, b"ember jwt signing key v1");
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&key)?,
+            decoding: DecodingKey::from_secret(&key)?,
+            state_lifetime_secs: state_lifetime_secs as i64,
+            session_lifetime_secs: session_lifetime_secs as i64,
+            secure_cookies,
+        })
+    }
+
+    fn validation(audience: &str) -> Validation {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 0;
+        v.set_audience(&[audience]);
+        v
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// A new `state` and the browser nonce to put in [`STATE_COOKIE`].
+    pub fn new_state(&self, invite: Option<Invite>) -> anyhow::Result<(String, String)> {
+        let mut nonce = [0u8; 32];
+        rand::rng().fill_bytes(&mut nonce);
+        let nonce = hex_string(&nonce);
+        let now = Utc::now().timestamp();
+        let claims = StateClaims {
+            jti: Uuid::new_v4(),
+            aud: AUD_STATE.into(),
+            iat: now,
+            exp: now + self.state_lifetime_secs,
+            nonce: sha256_hex(&nonce),
+            invite,
+        };
+        Ok((self.sign(&claims)?, nonce))
+    }
+
+    /// Checks a `state` against the browser's nonce cookie (signature, expiry, binding). The
+    /// caller then consumes its `jti` (single use).
+    pub fn verify_state(
+        &self,
+        state: Option<&str>,
+        cookie_nonce: Option<&str>,
+    ) -> Result<StateClaims, StateProblem> {
+        let state = state
+            .filter(|s| !s.is_empty())
+            .ok_or(StateProblem::Missing)?;
+        let data = jsonwebtoken::decode::<StateClaims>(
+            state,
+            &self.decoding,
+            &Self::validation(AUD_STATE),
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => StateProblem::Expired,
+            _ => StateProblem::Invalid,
+        })?;
+        let claims = data.claims;
+        match cookie_nonce {
+            Some(nonce) if subtle_eq(&sha256_hex(nonce), &claims.nonce) => Ok(claims),
+            _ => Err(StateProblem::CookieMismatch),
+        }
+    }
+
+    /// A signed invitation into an agency, valid for `days`.
+    pub fn new_invite(&self, invite: Invite, days: i64) -> anyhow::Result<String> {
+        let claims = InviteClaims {
+            aud: AUD_INVITE.into(),
+            exp: Utc::now().timestamp() + days * 86_400,
+            agency: invite.agency,
+            role: invite.role,
+        };
+        self.sign(&claims)
+    }
+
+    /// The invitation a signed link carries, if valid.
+    pub fn verify_invite(&self, token: &str) -> Option<Invite> {
+        let data = jsonwebtoken::decode::<InviteClaims>(
+            token,
+            &self.decoding,
+            &Self::validation(AUD_INVITE),
+        )
+        .ok()?;
+        Some(Invite {
+            agency: data.claims.agency,
+            role: data.claims.role,
+        })
+    }
+
+    /// A session token for a stored session.
+    pub fn new_session(&self, session: Uuid, person: i64) -> anyhow::Result<String> {
+        let claims = SessionClaims {
+            sid: session,
+            sub: person,
+            aud: AUD_SESSION.into(),
+            exp: Utc::now().timestamp() + self.session_lifetime_secs,
+        };
+        self.sign(&claims)
+    }
+
+    /// The claims of a session token, if valid.
+    pub fn verify_session(&self, token: &str) -> Option<SessionClaims> {
+        jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &Self::validation(AUD_SESSION))
+            .ok()
+            .map(|d| d.claims)
+    }
+
+    /// An HttpOnly, SameSite=Lax cookie. Lax, not Strict: the callback is a top-level
+    /// navigation from HubSpot, and Strict cookies would not come with it.
+    pub fn cookie<'a>(
+        &self,
+        name: &'a str,
+        value: String,
+        path: &'a str,
+        max_age_secs: i64,
+    ) -> Cookie<'a> {
+        Cookie::build(name, value)
+            .path(path)
+            .http_only(true)
+            .secure(self.secure_cookies)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::seconds(max_age_secs))
+            .finish()
+    }
+
+    /// A cookie that deletes `name`.
+    pub fn removal<'a>(&self, name: &'a str, path: &'a str) -> Cookie<'a> {
+        let mut c = self.cookie(name, String::new(), path, 0);
+        c.make_removal();
+        c
+    }
+}
+
+fn subtle_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> Signer {
+        Signer::new(&SecretString::from("secret".to_owned()), 600, 3600, true).unwrap()
+    }
+
+    #[test]
+    fn a_state_verifies_only_with_its_cookie() {
+        let s = signer();
+        let (state, nonce) = s.new_state(None).unwrap();
+        assert!(s.verify_state(Some(&state), Some(&nonce)).is_ok());
+        assert_eq!(
+            s.verify_state(Some(&state), Some("other")).unwrap_err(),
+            StateProblem::CookieMismatch
+        );
+        assert_eq!(
+            s.verify_state(Some(&state), None).unwrap_err(),
+            StateProblem::CookieMismatch
+        );
+        assert_eq!(
+            s.verify_state(None, Some(&nonce)).unwrap_err(),
+            StateProblem::Missing
+        );
+    }
+
+    #[test]
+    fn tokens_of_one_kind_do_not_pass_as_another() {
+        let s = signer();
+        let session = s.new_session(Uuid::new_v4(), 1).unwrap();
+        assert_eq!(
+            s.verify_state(Some(&session), Some("x")).unwrap_err(),
+            StateProblem::Invalid
+        );
+        let invite = s
+            .new_invite(
+                Invite {
+                    agency: 3,
+                    role: Role::Editor,
+                },
+                1,
+            )
+            .unwrap();
+        assert!(s.verify_session(&invite).is_none());
+        assert_eq!(
+            s.verify_invite(&invite),
+            Some(Invite {
+                agency: 3,
+                role: Role::Editor
+            })
+        );
+    }
+
+    #[test]
+    fn an_expired_state_is_refused_as_expired() {
+        let mut s = signer();
+        s.state_lifetime_secs = -5;
+        let (state, nonce) = s.new_state(None).unwrap();
+        assert_eq!(
+            s.verify_state(Some(&state), Some(&nonce)).unwrap_err(),
+            StateProblem::Expired
+        );
+    }
+}

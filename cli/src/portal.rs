@@ -1,0 +1,202 @@
+//! `ember portal ...`: register a private-app portal, uninstall a portal (refresh token deleted
+//! and HubSpot's self-uninstall called), purge a portal's data, list portals.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ember_core::config::Settings;
+use ember_core::domain::PortalId;
+use ember_core::store::portals::{self, PortalStatus};
+use ember_core::tenancy::{self, TokenCipher};
+use secrecy::SecretString;
+
+/// `ember portal`.
+#[derive(Debug, Args)]
+pub struct PortalArgs {
+    #[command(subcommand)]
+    command: PortalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PortalCommand {
+    /// Register a portal that uses a private app's static token.
+    Add {
+        /// File holding the private app's access token (`pat-...`); never pass it as an argument.
+        #[arg(long, value_name = "FILE")]
+        private_token_file: PathBuf,
+        /// The HubSpot account id.
+        #[arg(long)]
+        portal_id: i64,
+        /// The private app's burst limit per 10 s: 100, 150 or 190.
+        #[arg(long)]
+        tier: i32,
+        /// The agency that owns the portal.
+        #[arg(long)]
+        agency: Option<i64>,
+    },
+    /// Uninstall Ember from a portal: delete its refresh token, uninstall the app in HubSpot,
+    /// mark it uninstalled and delete its tokens.
+    Uninstall {
+        /// The HubSpot account id.
+        portal_id: i64,
+    },
+    /// Delete every row of a portal (scores, snapshots, models, tokens, the portal itself).
+    Purge {
+        /// The HubSpot account id.
+        portal_id: i64,
+        /// Purge even if the portal is still installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// After rotating EMBER_ENCRYPTION_KEY (old key in EMBER_PREVIOUS_ENCRYPTION_KEYS):
+    /// re-seal every stored token with the new key.
+    ResealTokens,
+    /// List portals with their status.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `portal` subcommand.
+pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
+    let pool = settings
+        .database
+        .lazy_pool()
+        .context("invalid database settings")?;
+    match args.command {
+        PortalCommand::Add {
+            private_token_file,
+            portal_id,
+            tier,
+            agency,
+        } => {
+            if ![100, 150, 190].contains(&tier) {
+                bail!("--tier must be 100, 150 or 190 (the private app's calls per 10 s)");
+            }
+            let portal = PortalId::new(portal_id).context("--portal-id")?;
+            let token = std::fs::read_to_string(&private_token_file).with_context(|| {
+                format!(
+                    "cannot read the token file {}",
+                    private_token_file.display()
+                )
+            })?;
+            let token = token.trim();
+            if token.is_empty() {
+                bail!("the token file {} is empty", private_token_file.display());
+            }
+            let cipher = TokenCipher::from_settings(settings)?;
+            let hubspot = tenancy::hubspot_client(settings)?;
+            let report = tenancy::install::add_private_portal(
+                &pool,
+                &hubspot,
+                &cipher,
+                portal,
+                &SecretString::from(token.to_owned()),
+                tier,
+                agency,
+            )
+            .await
+            .with_context(|| format!("cannot register portal {portal_id}"))?;
+            println!("portal {portal_id} registered (private app, {tier} calls per 10 s)");
+            println!(
+                "score properties: {} created, {} existing",
+                report.created.len(),
+                report.existing.len()
+            );
+            for c in &report.conflicts {
+                println!(
+                    "conflict: property {} is {} in HubSpot; Ember needs {}",
+                    c.name, c.found, c.wanted
+                );
+            }
+        }
+        PortalCommand::Uninstall { portal_id } => {
+            let portal = PortalId::new(portal_id).context("portal id")?;
+            let hubspot = tenancy::hubspot_client(settings)?;
+            let tokens = Arc::new(tenancy::token_manager(settings, pool.clone(), hubspot)?);
+            let done = tenancy::install::uninstall(&pool, &tokens, portal)
+                .await
+                .with_context(|| format!("cannot uninstall portal {portal_id}"))?;
+            println!(
+                "portal {portal_id} uninstalled (refresh token deleted: {}, app uninstalled in HubSpot: {})",
+                done.refresh_token_deleted, done.app_uninstalled
+            );
+        }
+        PortalCommand::Purge { portal_id, force } => {
+            let portal = PortalId::new(portal_id).context("portal id")?;
+            match portals::status(&pool, portal).await? {
+                None => bail!("portal {portal_id} is not known"),
+                Some(PortalStatus::Active | PortalStatus::NeedsReauth) if !force => {
+                    bail!(
+                        "portal {portal_id} is still installed: run `ember portal uninstall {portal_id}` first, or pass --force"
+                    )
+                }
+                Some(_) => {}
+            }
+            let deleted = portals::purge(&pool, portal)
+                .await
+                .with_context(|| format!("cannot purge portal {portal_id}"))?;
+            for (table, rows) in deleted.iter().filter(|(_, n)| *n > 0) {
+                println!("{table}: {rows} rows deleted");
+            }
+            println!("portal {portal_id} purged");
+        }
+        PortalCommand::ResealTokens => {
+            let cipher = TokenCipher::from_settings(settings)?;
+            let stale = tenancy::tokens::stale_portals(&pool, &cipher)
+                .await
+                .context("cannot list sealed tokens")?;
+            let mut resealed = 0;
+            for portal in &stale {
+                if tenancy::tokens::reseal(&pool, &cipher, *portal)
+                    .await
+                    .with_context(|| format!("cannot re-seal the tokens of portal {portal}"))?
+                {
+                    resealed += 1;
+                }
+            }
+            println!("{resealed} portals re-sealed with key {}", cipher.key_id());
+        }
+        PortalCommand::List { json } => {
+            let all = portals::list_all(&pool)
+                .await
+                .context("cannot list portals")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!(
+                    "{:<12} {:<13} {:<8} {:<5} {:<8} reason",
+                    "portal", "status", "app", "tier", "agency"
+                );
+                for p in all {
+                    let status = serde_json::to_value(p.status)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    let app = serde_json::to_value(p.app_kind)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    println!(
+                        "{:<12} {:<13} {:<8} {:<5} {:<8} {}",
+                        p.portal_id,
+                        status,
+                        app,
+                        p.private_tier
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        p.agency_id
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        p.status_reason.unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

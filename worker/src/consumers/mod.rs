@@ -1,0 +1,15 @@
+//! Handlers the runner calls with a decoded message. Handlers say what should happen to the
+//! message ([`Outcome`]); they never talk to the broker.
+
+pub mod process;
+
+/// What the runner should do with a message after its handler ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed (or already done): acknowledge.
+    Done(process::Summary),
+    /// A transient failure (database unreachable, lock timeout...): retry after a delay.
+    Retry(String),
+    /// A permanent failure (the message can never succeed): dead-letter it with the reason.
+    Reject(String),
+}

@@ -1,0 +1,260 @@
+//! The processing consumer: one message (an [`EventBatch`] of up to 100 events of one portal), one
+//! Postgres transaction, a handful of statements whatever the number of events:
+//!
+//! 1. `dedupe::claim`: insert every event's key (one `INSERT … SELECT unnest … ON CONFLICT DO
+//!    NOTHING RETURNING`); keys that were already there are events already done.
+//! 2. `contacts::lock`: advisory locks of every contact the new events name, ascending order.
+//! 3. `contacts::load`: their rows, aliases (merged ids) and erasure markers, in one query. An id
+//!    that turns out to be an alias adds a second lock + load for its survivor.
+//! 4. apply the events in memory ([`crate::state`]), rescore the touched contacts;
+//! 5. `contacts::save` (one upsert), `outbox::upsert` (one), `context::request` (one, if any
+//!    contact lacks model properties), plus the rare merge / deletion / erasure statements;
+//! 6. commit. Only then does the runner ack.
+//!
+//! A deadlock or serialization failure (possible only when an alias adds locks out of order)
+//! rolls back and runs the transaction again, a few times, before it becomes a delayed retry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ember_core::domain::{EventBatch, EventKey, ObjectId, PortalId};
+use ember_core::store::{aliases, contacts, context, dedupe, outbox};
+use sqlx::{PgConnection, PgPool};
+
+use super::Outcome;
+use crate::model::{ModelCache, PortalModel};
+use crate::state::{Effect, WorkingSet};
+
+/// What one message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub events: usize,
+    /// Events applied for the first time.
+    pub applied: usize,
+    /// Events already processed (dedupe key present), or repeated in the message.
+    pub duplicates: usize,
+    /// New events Ember has nothing to do with (companies, associations...) or that name an
+    /// erased contact.
+    pub skipped: usize,
+    pub contacts: usize,
+    pub outbox_writes: usize,
+    pub context_requests: usize,
+}
+
+/// Why a transaction failed.
+#[derive(Debug, thiserror::Error)]
+enum TxError {
+    #[error("conflict with a concurrent transaction: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Applies event batches to the database.
+pub struct Processor {
+    pool: PgPool,
+    models: Arc<ModelCache>,
+    tx_attempts: u32,
+}
+
+impl Processor {
+    pub fn new(pool: PgPool, models: Arc<ModelCache>, tx_attempts: u32) -> Self {
+        Self {
+            pool,
+            models,
+            tx_attempts: tx_attempts.max(1),
+        }
+    }
+
+    /// Processes one message.
+    pub async fn handle(&self, batch: &EventBatch) -> Outcome {
+        let portal = batch.portal_id;
+        if let Some(e) = batch.events.iter().find(|e| e.portal_id() != portal) {
+            return Outcome::Reject(format!(
+                "an event of portal {} is in a batch of portal {portal}",
+                e.portal_id()
+            ));
+        }
+        let model = match self.models.get(portal).await {
+            Ok(m) => m,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let mut attempt = 1;
+        loop {
+            match self.try_once(batch, &model).await {
+                Ok(summary) => {
+                    record_metrics(&summary);
+                    return Outcome::Done(summary);
+                }
+                Err(TxError::Conflict(why)) if attempt < self.tx_attempts => {
+                    tracing::debug!(attempt, reason = %why, "transaction conflict; running it again");
+                    metrics::counter!("ember_worker_tx_conflicts_total").increment(1);
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(TxError::Conflict(why)) => return Outcome::Retry(why),
+                Err(TxError::Db(e)) => return classify(e),
+            }
+        }
+    }
+
+    async fn try_once(&self, batch: &EventBatch, model: &PortalModel) -> Result<Summary, TxError> {
+        let portal = batch.portal_id;
+        let mut summary = Summary {
+            events: batch.events.len(),
+            ..Summary::default()
+        };
+        let keys: Vec<EventKey> = batch.events.iter().map(|e| e.key()).collect();
+        let mut tx = self.pool.begin().await?;
+        let fresh_keys = dedupe::claim(&mut tx, portal, &keys)
+            .await
+            .map_err(conflict)?;
+        let mut seen = HashSet::with_capacity(fresh_keys.len());
+        let mut effects = Vec::with_capacity(fresh_keys.len());
+        for (event, key) in batch.events.iter().zip(&keys) {
+            if fresh_keys.contains(key) && seen.insert(*key) {
+                effects.push(Effect::of(event, batch.received_at));
+            } else {
+                summary.duplicates += 1;
+            }
+        }
+        if effects.is_empty() {
+            tx.commit().await?;
+            return Ok(summary);
+        }
+
+        let mut ids = Vec::new();
+        for e in &effects {
+            e.contacts(&mut ids);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut ws = WorkingSet::new();
+        if !ids.is_empty() {
+            contacts::lock(&mut tx, portal, &ids)
+                .await
+                .map_err(conflict)?;
+            let survivors = load_into(&mut tx, portal, &ids, &mut ws).await?;
+            let extra: Vec<ObjectId> = survivors
+                .into_iter()
+                .filter(|s| ids.binary_search(s).is_err())
+                .collect();
+            if !extra.is_empty() {
+                // Out of order: may deadlock with another transaction; Postgres then aborts one.
+                contacts::lock(&mut tx, portal, &extra)
+                    .await
+                    .map_err(conflict)?;
+                if !load_into(&mut tx, portal, &extra, &mut ws)
+                    .await?
+                    .is_empty()
+                {
+                    return Err(TxError::Conflict(
+                        "a survivor of a merge was merged again meanwhile".into(),
+                    ));
+                }
+            }
+        }
+        for effect in effects {
+            if ws.apply(effect, model) {
+                summary.applied += 1;
+            } else {
+                summary.skipped += 1;
+            }
+        }
+        let changes = ws.finish(model, Utc::now());
+        summary.contacts = changes.save.len();
+        summary.outbox_writes = changes.outbox.len();
+
+        for &erased in &changes.erasures {
+            let mut gone = aliases::erase(&mut tx, portal, erased).await?;
+            gone.push(erased);
+            dedupe::mark_erased(&mut tx, portal, &gone).await?;
+            contacts::delete(&mut tx, portal, &gone).await?;
+            outbox::delete(&mut tx, portal, &gone).await?;
+            context::cancel(&mut tx, portal, &gone).await?;
+        }
+        for (old, survivor) in &changes.merges {
+            aliases::merge(&mut tx, portal, old, *survivor).await?;
+        }
+        contacts::delete(&mut tx, portal, &changes.delete).await?;
+        context::cancel(&mut tx, portal, &changes.delete).await?;
+        contacts::save(&mut tx, portal, &changes.save)
+            .await
+            .map_err(conflict)?;
+        outbox::delete(&mut tx, portal, &changes.outbox_delete).await?;
+        outbox::upsert(&mut tx, portal, &changes.outbox).await?;
+        summary.context_requests =
+            context::request(&mut tx, portal, &changes.context).await? as usize;
+        tx.commit().await.map_err(conflict)?;
+        Ok(summary)
+    }
+}
+
+/// Loads rows into the working set; returns the survivors of ids that are aliases.
+async fn load_into(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+    ws: &mut WorkingSet,
+) -> Result<Vec<ObjectId>, TxError> {
+    let keys: Vec<EventKey> = ids
+        .iter()
+        .map(|id| dedupe::erasure_key(portal, *id))
+        .collect();
+    let mut survivors = Vec::new();
+    for loaded in contacts::load(conn, portal, ids, &keys).await? {
+        if loaded.erased {
+            ws.add_erased(loaded.id);
+        }
+        if let Some(current) = loaded.alias_of {
+            ws.add_alias(loaded.id, current);
+            survivors.push(current);
+        }
+        if let Some(record) = loaded.record {
+            ws.add_record(record);
+        }
+    }
+    survivors.sort_unstable();
+    survivors.dedup();
+    Ok(survivors)
+}
+
+/// Deadlocks and serialization failures are worth an immediate second try.
+fn conflict(e: sqlx::Error) -> TxError {
+    match &e {
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+            TxError::Conflict(db.message().to_owned())
+        }
+        _ => TxError::Db(e),
+    }
+}
+
+/// Data errors cannot succeed on a retry; everything else (connection, pool, timeouts, a server
+/// restarting) may.
+fn classify(e: sqlx::Error) -> Outcome {
+    match &e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => {
+                Outcome::Reject(format!("database rejected the data: {e}"))
+            }
+            _ => Outcome::Retry(format!("database error: {e}")),
+        },
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Encode(_) => {
+            Outcome::Reject(format!("cannot map a row: {e}"))
+        }
+        _ => Outcome::Retry(format!("database unavailable: {e}")),
+    }
+}
+
+fn record_metrics(s: &Summary) {
+    metrics::counter!("ember_worker_events_total", "result" => "applied")
+        .increment(s.applied as u64);
+    metrics::counter!("ember_worker_events_total", "result" => "duplicate")
+        .increment(s.duplicates as u64);
+    metrics::counter!("ember_worker_events_total", "result" => "skipped")
+        .increment(s.skipped as u64);
+    metrics::counter!("ember_worker_outbox_writes_total").increment(s.outbox_writes as u64);
+    metrics::counter!("ember_worker_context_requests_total").increment(s.context_requests as u64);
+}

@@ -1,0 +1,25 @@
+//! Ember's worker: turns queued webhook events into scores, counting each event exactly once
+//! although HubSpot delivers at least once and any process may die at any moment.
+//!
+//! - [`startup`]: build / identify / run, graceful SIGTERM.
+//! - [`runner`]: the queue loop, the only code that acks (ack, delayed retry, dead letter).
+//! - [`consumers::process`]: one message, one Postgres transaction.
+//! - [`state`]: the pure in-memory effect of events on contacts, and rescoring.
+//! - [`model`]: per-portal models, compiled and cached.
+//! - [`decay`]: decay sweep, background rescore after a model change, dedupe purge.
+//! - [`dlq`]: list and replay dead letters; [`cli`]: the `ember worker` / `ember dlq` arguments.
+//!
+//! See `worker/README.md` for the design.
+
+pub mod cli;
+pub mod consumers;
+pub mod decay;
+pub mod dlq;
+pub mod model;
+pub mod runner;
+pub mod startup;
+pub mod state;
+
+pub use consumers::Outcome;
+pub use consumers::process::{Processor, Summary};
+pub use startup::{Worker, WorkerOptions};

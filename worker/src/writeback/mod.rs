@@ -1,0 +1,485 @@
+//! The write-back: moves scores from the outbox into HubSpot as fast as the portal's limit
+//! allows, without ever tripping it (ARCHITECTURE.md, step 4).
+//!
+//! One turn serves one portal with one `batch/update` call:
+//! 1. take a permit from the portal's limiter ([`LimiterGate::reserve`]) *before* locking rows;
+//! 2. lock up to 100 of the portal's oldest outbox rows that no other process holds
+//!    (`FOR UPDATE SKIP LOCKED`; the outbox already keeps one row per contact, newest values);
+//! 3. send only the values that differ from what HubSpot last acknowledged (`""` clears);
+//! 4. settle every row of the (multi-status) answer ([`plan::classify`]): written rows leave the
+//!    outbox *at the version sent* (a newer value that arrived meanwhile stays and goes next);
+//!    `OBJECT_NOT_FOUND` is resolved with a single read, which follows merges: a merged id is
+//!    written to the surviving record with a single update (unless Ember has a score of the
+//!    survivor's own, which is newer and wins), a deleted contact is retired; a
+//!    missing property is provisioned again and the row retried in the next batch; a bad
+//!    value is dead-lettered with HubSpot's reason; anything else stays for a retry;
+//! 5. commit. A failed call (5xx, timeout, reset, 429) leaves every row where it was and the
+//!    portal backs off exponentially with full jitter. Nothing is dropped.
+//!
+//! Portals take turns round-robin ([`plan::Rotation`]), at most one turn per portal at a time
+//! per process and `concurrency` turns in all, so a huge portal gets the same turns as a
+//! small one, and its limiter waits never hold rows.
+//!
+//! HubSpot is reached through [`Crm`], three capability-sized calls the worker implements over
+//! `ember_hubspot::HubSpot` (built `.with_gate(gate)`) and its token store.
+
+pub mod gate;
+pub mod plan;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ember_core::domain::PortalId;
+use ember_core::limiter::LimitError;
+use ember_hubspot::crm::{BatchUpdate, RowResult, UpdateRow};
+use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinSet;
+
+pub use gate::LimiterGate;
+
+/// After a timed-out call, the portal waits at least this long before sending again.
+const TIMEOUT_SETTLE: Duration = Duration::from_secs(15);
+pub use plan::{Backoff, Disposition, PendingWrite, Rotation, Values};
+
+/// The HubSpot calls the write-back makes. Every implementation's calls must go through the
+/// portal's limiter (a `HubSpot` client built with [`LimiterGate`]).
+pub trait Crm: Send + Sync + 'static {
+    /// `POST /crm/v3/objects/contacts/batch/update` with up to 100 rows.
+    fn batch_update(
+        &self,
+        portal: PortalId,
+        rows: Vec<UpdateRow>,
+    ) -> impl Future<Output = Result<BatchUpdate, ember_hubspot::Error>> + Send;
+
+    /// Where a contact id that batch endpoints do not know lives now: `Some(id)` of the
+    /// record a single read resolves it to (merges are followed), `None` if it is gone.
+    fn resolve(
+        &self,
+        portal: PortalId,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, ember_hubspot::Error>> + Send;
+
+    /// Creates Ember's property group and score properties where missing (idempotent).
+    fn provision(
+        &self,
+        portal: PortalId,
+    ) -> impl Future<Output = Result<(), ember_hubspot::Error>> + Send;
+}
+
+/// How the write-back runs.
+#[derive(Debug, Clone)]
+pub struct WritebackOptions {
+    /// Contacts per `batch/update` call (HubSpot's maximum is 100).
+    pub max_batch: usize,
+    /// Portals served at once by this process.
+    pub concurrency: usize,
+    /// How often the outbox is scanned for portals with work.
+    pub poll: Duration,
+    /// Retry delays after a failed call.
+    pub backoff: Backoff,
+}
+
+impl Default for WritebackOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 100,
+            concurrency: 8,
+            poll: Duration::from_millis(200),
+            backoff: Backoff {
+                base: Duration::from_millis(250),
+                cap: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+/// What one turn did (for metrics, logs and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// No pending row was free.
+    pub idle: bool,
+    /// The limiter gave no permit in time (`wait` says how long to wait).
+    pub limited: bool,
+    /// Rows sent in the batch call.
+    pub sent: usize,
+    /// Rows written (or already up to date).
+    pub done: usize,
+    /// Rows written to the record their contact was merged into.
+    pub merged: usize,
+    /// Rows of deleted contacts, retired.
+    pub retired: usize,
+    /// Rows left for a retry.
+    pub retry: usize,
+    /// Rows dead-lettered.
+    pub dead: usize,
+    /// Whether properties were provisioned.
+    pub provisioned: bool,
+    /// The failure of the batch call, if it failed as a whole.
+    pub error: Option<String>,
+    /// How long HubSpot or the limiter asked us to wait.
+    pub wait: Option<Duration>,
+}
+
+/// The write-back of one process.
+pub struct Writeback<C: Crm> {
+    pool: PgPool,
+    crm: Arc<C>,
+    gate: Arc<LimiterGate>,
+    options: WritebackOptions,
+}
+
+impl<C: Crm> Writeback<C> {
+    /// Prepares the write-back (creates its tables if needed).
+    pub async fn new(
+        pool: PgPool,
+        crm: Arc<C>,
+        gate: Arc<LimiterGate>,
+        options: WritebackOptions,
+    ) -> anyhow::Result<Self> {
+        store::ensure_schema(&pool)
+            .await
+            .context("Failed to create the write-back's tables.")?;
+        let options = WritebackOptions {
+            max_batch: options.max_batch.clamp(1, 100),
+            ..options
+        };
+        Ok(Self {
+            pool,
+            crm,
+            gate,
+            options,
+        })
+    }
+
+    /// Drains the outbox until `shutdown` resolves; turns in flight finish first.
+    pub async fn run_until_stopped(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) {
+        let mut rotation = Rotation::default();
+        let mut busy: HashSet<PortalId> = HashSet::new();
+        let mut inflight: JoinSet<(PortalId, anyhow::Result<Turn>)> = JoinSet::new();
+        let mut last_scan: Option<Instant> = None;
+        tokio::pin!(shutdown);
+        loop {
+            let now = Instant::now();
+            if last_scan.is_none_or(|t| now.duration_since(t) >= self.options.poll) {
+                match store::pending_portals(&self.pool).await {
+                    Ok(portals) => rotation.sync(&portals),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Write-back could not list portals with pending writes.")
+                    }
+                }
+                last_scan = Some(now);
+            }
+            while inflight.len() < self.options.concurrency {
+                let Some(portal) = rotation.next(now, |p| busy.contains(&p)) else {
+                    break;
+                };
+                busy.insert(portal);
+                let this = self.clone();
+                inflight.spawn(async move { (portal, this.turn(portal).await) });
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
+                    let Ok((portal, result)) = joined else { continue };
+                    busy.remove(&portal);
+                    self.after_turn(&mut rotation, portal, result);
+                }
+                _ = tokio::time::sleep(self.options.poll / 4) => {}
+            }
+        }
+        while let Some(joined) = inflight.join_next().await {
+            if let Ok((portal, result)) = joined {
+                self.after_turn(&mut rotation, portal, result);
+            }
+        }
+    }
+
+    fn after_turn(&self, rotation: &mut Rotation, portal: PortalId, result: anyhow::Result<Turn>) {
+        let now = Instant::now();
+        match result {
+            Ok(t) if t.idle => rotation.defer(portal, now + self.options.poll),
+            Ok(t) if t.limited => rotation.defer(portal, now + t.wait.unwrap_or(self.options.poll)),
+            Ok(t) if t.error.is_some() || t.retry > 0 => {
+                let wait = rotation.failed(portal, now, &self.options.backoff, t.wait);
+                tracing::debug!(portal = %portal, error = ?t.error, retry = t.retry, wait_ms = wait.as_millis() as u64,
+                    "Write-back will retry the portal's rows.");
+            }
+            Ok(_) => rotation.succeeded(portal),
+            Err(e) => {
+                let wait = rotation.failed(portal, now, &self.options.backoff, None);
+                tracing::warn!(portal = %portal, error = %e, cause = ?e.source(), wait_ms = wait.as_millis() as u64,
+                    "Write-back turn failed; it will be retried.");
+            }
+        }
+    }
+
+    /// One batch for one portal (see the module docs).
+    pub async fn turn(&self, portal: PortalId) -> anyhow::Result<Turn> {
+        let mut t = Turn::default();
+        if let Err(e) = self.gate.reserve(portal).await {
+            if matches!(e, LimitError::DailyExhausted { .. }) {
+                tracing::warn!(portal = %portal, error = %e, "Write-back paused: the portal's daily API budget is spent.");
+            }
+            t.limited = true;
+            t.wait = Some(e.retry_after());
+            return Ok(t);
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the write-back transaction.")?;
+        let rows = plan::coalesce(
+            store::claim(&mut tx, portal, self.options.max_batch as i64)
+                .await
+                .context("Failed to claim outbox rows.")?,
+        );
+        if rows.is_empty() {
+            tx.commit().await?;
+            t.idle = true;
+            return Ok(t);
+        }
+        let ids: Vec<_> = rows.iter().map(|r| r.contact).collect();
+        let written = store::written(&mut tx, portal, &ids)
+            .await
+            .context("Failed to read written values.")?;
+        let mut settle = Settle::default();
+        let mut send: Vec<(PendingWrite, Values)> = Vec::new();
+        for row in rows {
+            let changed = plan::changed(written.get(&row.contact), &row.properties);
+            if changed.is_empty() {
+                t.done += 1;
+                settle.done.push((row.contact, row.version, Values::new()));
+            } else {
+                send.push((row, changed));
+            }
+        }
+        if !send.is_empty() {
+            t.sent = send.len();
+            let batch: Vec<UpdateRow> = send
+                .iter()
+                .map(|(r, ch)| UpdateRow {
+                    id: r.contact.to_string(),
+                    properties: ch.clone(),
+                })
+                .collect();
+            match self.crm.batch_update(portal, batch).await {
+                Ok(answer) => {
+                    let mut results: HashMap<String, RowResult> =
+                        answer.rows.into_iter().map(|o| (o.id, o.result)).collect();
+                    for (row, changed) in send {
+                        let result = results
+                            .remove(&row.contact.to_string())
+                            .unwrap_or(RowResult::Unknown);
+                        self.settle_row(
+                            portal,
+                            &mut tx,
+                            row,
+                            changed,
+                            plan::classify(&result),
+                            &mut t,
+                            &mut settle,
+                        )
+                        .await?;
+                    }
+                }
+                Err(e)
+                    if !e.is_transient()
+                        && e.status().is_some_and(|s| s == 400)
+                        && send.len() > 1 =>
+                {
+                    // The request as a whole was refused: isolate the row that causes it.
+                    tracing::warn!(portal = %portal, error = %e, "HubSpot refused a whole batch; retrying its rows one by one.");
+                    for (row, changed) in send {
+                        let one = vec![UpdateRow {
+                            id: row.contact.to_string(),
+                            properties: changed.clone(),
+                        }];
+                        let disposition = match self.crm.batch_update(portal, one).await {
+                            Ok(a) => plan::classify(
+                                &a.rows
+                                    .first()
+                                    .map(|o| o.result.clone())
+                                    .unwrap_or(RowResult::Unknown),
+                            ),
+                            Err(e) if e.status() == Some(400) => Disposition::BadValue {
+                                category: e.category().unwrap_or("VALIDATION_ERROR").to_owned(),
+                                reason: e.to_string(),
+                            },
+                            Err(e) => Disposition::Transient(e.to_string()),
+                        };
+                        self.settle_row(
+                            portal,
+                            &mut tx,
+                            row,
+                            changed,
+                            disposition,
+                            &mut t,
+                            &mut settle,
+                        )
+                        .await?;
+                    }
+                }
+                Err(e) => {
+                    if let ember_hubspot::Error::Api(a) = &e
+                        && a.policy.as_deref()
+                            == Some(ember_hubspot::wire::rate_limit::POLICY_DAILY)
+                    {
+                        self.gate
+                            .observe_policy(portal, ember_hubspot::wire::rate_limit::POLICY_DAILY)
+                            .await;
+                    }
+                    metrics::counter!("ember_writeback_calls_failed_total", "kind" => e.kind())
+                        .increment(1);
+                    t.retry += send.len();
+                    t.wait = e.retry_after();
+                    if matches!(e, ember_hubspot::Error::Transport { timeout: true, .. }) {
+                        // The timed-out request may still reach HubSpot: give it time to land
+                        // before these rows (or newer values of them) are sent again.
+                        t.wait = Some(t.wait.unwrap_or_default().max(TIMEOUT_SETTLE));
+                    }
+                    t.error = Some(e.to_string());
+                }
+            }
+        }
+        store::settle(&mut tx, portal, &settle.done, &settle.retired)
+            .await
+            .context("Failed to settle outbox rows.")?;
+        tx.commit()
+            .await
+            .context("Failed to commit the write-back transaction.")?;
+        for (outcome, n) in [
+            ("written", t.done),
+            ("merged", t.merged),
+            ("retired", t.retired),
+            ("retry", t.retry),
+            ("dead_letter", t.dead),
+        ] {
+            if n > 0 {
+                metrics::counter!("ember_writeback_rows_total", "outcome" => outcome)
+                    .increment(n as u64);
+            }
+        }
+        Ok(t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_row(
+        &self,
+        portal: PortalId,
+        tx: &mut PgConnection,
+        row: PendingWrite,
+        changed: Values,
+        disposition: Disposition,
+        t: &mut Turn,
+        settle: &mut Settle,
+    ) -> anyhow::Result<()> {
+        match disposition {
+            Disposition::Done => {
+                t.done += 1;
+                settle.done.push((row.contact, row.version, changed));
+            }
+            Disposition::NotFound => match self.crm.resolve(portal, &row.contact.to_string()).await
+            {
+                Ok(None) => {
+                    tracing::info!(portal = %portal, contact = %row.contact, "Contact deleted in HubSpot; its pending score is retired.");
+                    t.retired += 1;
+                    settle.retired.push((row.contact, row.version));
+                }
+                Ok(Some(current))
+                    if current != row.contact.to_string()
+                        && store::has_own_score(tx, portal, current.parse().unwrap_or(0))
+                            .await? =>
+                {
+                    // Merged into a record Ember scores itself: that newer score wins.
+                    tracing::info!(portal = %portal, contact = %row.contact, survivor = %current,
+                        "Contact was merged into a record with its own score; its pending score is retired.");
+                    t.retired += 1;
+                    settle.retired.push((row.contact, row.version));
+                }
+                Ok(Some(current)) if current != row.contact.to_string() => {
+                    // Merged: the survivor gets every value, with a single update.
+                    let one = vec![UpdateRow {
+                        id: current.clone(),
+                        properties: row.properties.clone(),
+                    }];
+                    let outcome = self.crm.batch_update(portal, one).await;
+                    match outcome.map(|a| {
+                        a.rows
+                            .into_iter()
+                            .next()
+                            .map(|o| o.result)
+                            .unwrap_or(RowResult::Unknown)
+                    }) {
+                        Ok(RowResult::Updated) => {
+                            tracing::info!(portal = %portal, contact = %row.contact, survivor = %current,
+                                "Contact was merged; its score was written to the surviving record.");
+                            t.merged += 1;
+                            settle.retired.push((row.contact, row.version));
+                        }
+                        Ok(result) => match plan::classify(&result) {
+                            Disposition::BadValue { category, reason } => {
+                                self.dead(portal, tx, &row, &category, &reason, t).await?
+                            }
+                            _ => t.retry += 1,
+                        },
+                        Err(_) => t.retry += 1,
+                    }
+                }
+                Ok(Some(_)) | Err(_) => t.retry += 1,
+            },
+            Disposition::MissingProperty(name) => {
+                if !t.provisioned {
+                    match self.crm.provision(portal).await {
+                        Ok(()) => {
+                            tracing::warn!(portal = %portal, property = ?name,
+                                "A score property was missing in HubSpot; provisioned it again.");
+                            t.provisioned = true;
+                        }
+                        Err(e) => {
+                            tracing::warn!(portal = %portal, error = %e, "Provisioning the score properties failed.");
+                            t.error.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                // The row goes again with the next batch (it stays the oldest).
+                if !t.provisioned {
+                    t.retry += 1;
+                }
+            }
+            Disposition::BadValue { category, reason } => {
+                self.dead(portal, tx, &row, &category, &reason, t).await?
+            }
+            Disposition::Transient(_) => t.retry += 1,
+        }
+        Ok(())
+    }
+
+    async fn dead(
+        &self,
+        portal: PortalId,
+        tx: &mut PgConnection,
+        row: &PendingWrite,
+        category: &str,
+        reason: &str,
+        t: &mut Turn,
+    ) -> anyhow::Result<()> {
+        tracing::error!(portal = %portal, contact = %row.contact, version = row.version, category, reason,
+            "HubSpot refused a score value; dead-lettered (a bug: Ember wrote a value its property does not accept).");
+        store::dead_letter(tx, portal, row, category, reason)
+            .await
+            .context("Failed to dead-letter a write.")?;
+        t.dead += 1;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Settle {
+    done: Vec<(ember_core::domain::ObjectId, i64, Values)>,
+    retired: Vec<(ember_core::domain::ObjectId, i64)>,
+}

@@ -1,0 +1,220 @@
+//! The write-back's Postgres: claiming outbox rows, settling them, the values HubSpot last
+//! acknowledged per contact, and dead letters.
+//!
+//! `writeback_written` and `writeback_dead_letters` are created by [`ensure_schema`] (CREATE
+//! ... IF NOT EXISTS) until they get their migration; see `schema.sql`.
+
+use std::collections::HashMap;
+
+use ember_core::domain::{ObjectId, PortalId};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+
+use super::plan::{PendingWrite, Values};
+
+/// The two tables of the write-back (idempotent).
+pub const SCHEMA: &str = include_str!("schema.sql");
+
+/// Creates the write-back's tables if they do not exist.
+pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
+    // One advisory lock so that processes starting together do not race on CREATE TABLE.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7061736128)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+/// Portals with pending writes. A loose index scan (one index probe per portal), so that the
+/// frequent poll stays cheap however many rows one portal has pending.
+pub async fn pending_portals(pool: &PgPool) -> Result<Vec<PortalId>, sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "WITH RECURSIVE p AS ( \
+                 (SELECT portal_id FROM score_outbox ORDER BY portal_id LIMIT 1) \
+                 UNION ALL \
+                 SELECT (SELECT o.portal_id FROM score_outbox o WHERE o.portal_id > p.portal_id \
+                         ORDER BY o.portal_id LIMIT 1) \
+                 FROM p WHERE p.portal_id IS NOT NULL) \
+             SELECT portal_id FROM p WHERE portal_id IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|i| PortalId::new(i).ok())
+        .collect())
+}
+
+/// Locks up to `limit` of the portal's oldest pending rows that no other process holds
+/// (`FOR UPDATE SKIP LOCKED`): until the transaction ends, nobody else sends these contacts
+/// and no newer value can replace them, so a newer write can never be overtaken by an older
+/// one in flight.
+pub async fn claim(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    limit: i64,
+) -> Result<Vec<PendingWrite>, sqlx::Error> {
+    let rows: Vec<(i64, Json<Values>, i64)> = sqlx::query_as(
+        "SELECT contact_id, properties, version FROM score_outbox WHERE portal_id = $1 \
+         ORDER BY updated_at, contact_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(portal.get())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, Json(properties), version)| {
+            Some(PendingWrite {
+                contact: ObjectId::new(c).ok()?,
+                properties,
+                version,
+            })
+        })
+        .collect())
+}
+
+/// Values HubSpot acknowledged last for these contacts.
+pub async fn written(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+) -> Result<HashMap<ObjectId, Values>, sqlx::Error> {
+    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
+    let rows: Vec<(i64, Json<Values>)> = sqlx::query_as(
+        "SELECT contact_id, properties FROM writeback_written WHERE portal_id = $1 AND contact_id = ANY($2)",
+    )
+    .bind(portal.get())
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, Json(v))| Some((ObjectId::new(c).ok()?, v)))
+        .collect())
+}
+
+/// Removes written (or retired) rows, only at the version that was sent, and records what
+/// HubSpot now holds.
+pub async fn settle(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    done: &[(ObjectId, i64, Values)],
+    retired: &[(ObjectId, i64)],
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<i64> = done.iter().map(|d| d.0.get()).collect();
+    let mut versions: Vec<i64> = done.iter().map(|d| d.1).collect();
+    ids.extend(retired.iter().map(|r| r.0.get()));
+    versions.extend(retired.iter().map(|r| r.1));
+    if !ids.is_empty() {
+        sqlx::query(
+            "DELETE FROM score_outbox o USING unnest($2::bigint[], $3::bigint[]) AS s(contact_id, version) \
+             WHERE o.portal_id = $1 AND o.contact_id = s.contact_id AND o.version = s.version",
+        )
+        .bind(portal.get())
+        .bind(&ids)
+        .bind(&versions)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !done.is_empty() {
+        let ids: Vec<i64> = done.iter().map(|d| d.0.get()).collect();
+        let versions: Vec<i64> = done.iter().map(|d| d.1).collect();
+        let values: Vec<serde_json::Value> = done
+            .iter()
+            .map(|d| serde_json::to_value(&d.2))
+            .collect::<Result<_, _>>()
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO writeback_written (portal_id, contact_id, properties, version) \
+             SELECT $1, * FROM unnest($2::bigint[], $3::jsonb[], $4::bigint[]) \
+             ON CONFLICT (portal_id, contact_id) DO UPDATE SET \
+                 properties = writeback_written.properties || EXCLUDED.properties, \
+                 version = EXCLUDED.version, written_at = now()",
+        )
+        .bind(portal.get())
+        .bind(&ids)
+        .bind(&values)
+        .bind(&versions)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !retired.is_empty() {
+        let ids: Vec<i64> = retired.iter().map(|r| r.0.get()).collect();
+        sqlx::query("DELETE FROM writeback_written WHERE portal_id = $1 AND contact_id = ANY($2)")
+            .bind(portal.get())
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether Ember has a score of its own for `contact` (pending, written, or computed): then a
+/// merged-away contact's older score must not overwrite it.
+pub async fn has_own_score(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    contact: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM score_outbox WHERE portal_id = $1 AND contact_id = $2) \
+             OR EXISTS (SELECT 1 FROM writeback_written WHERE portal_id = $1 AND contact_id = $2) \
+             OR EXISTS (SELECT 1 FROM contacts WHERE portal_id = $1 AND contact_id = $2 AND score_version > 0)",
+    )
+    .bind(portal.get())
+    .bind(contact)
+    .fetch_one(conn)
+    .await
+}
+
+/// Moves a row HubSpot refused for a reason retrying cannot fix to the dead letters.
+pub async fn dead_letter(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    row: &PendingWrite,
+    category: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO writeback_dead_letters (portal_id, contact_id, version, properties, category, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(portal.get())
+    .bind(row.contact.get())
+    .bind(row.version)
+    .bind(Json(&row.properties))
+    .bind(category)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM score_outbox WHERE portal_id = $1 AND contact_id = $2 AND version = $3",
+    )
+    .bind(portal.get())
+    .bind(row.contact.get())
+    .bind(row.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A dead letter, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub contact_id: i64,
+    pub version: i64,
+    pub category: String,
+    pub reason: String,
+}
+
+/// The portal's dead letters, oldest first.
+pub async fn dead_letters(pool: &PgPool, portal: PortalId) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT contact_id, version, category, reason FROM writeback_dead_letters WHERE portal_id = $1 ORDER BY id",
+    )
+    .bind(portal.get())
+    .fetch_all(pool)
+    .await
+}
