@@ -189,6 +189,9 @@ pub struct Ledger {
     times_ms: Vec<i64>,
     /// One per rule present, in id order.
     runs: Vec<Run>,
+    /// For each entry, the index of its run in `runs` (lets scoring walk all entries in one
+    /// flat loop instead of one short loop per rule).
+    run_of: Vec<u32>,
     /// The runs' rule ids back to back.
     ids: String,
 }
@@ -250,6 +253,16 @@ impl Ledger {
         })
     }
 
+    /// How many rules are present (runs).
+    pub(crate) fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The entries' times in ms, sorted by rule then time, and the run index of each.
+    pub(crate) fn flat(&self) -> (&[i64], &[u32]) {
+        (&self.times_ms, &self.run_of)
+    }
+
     fn index(&mut self) {
         self.times_ms = self
             .entries
@@ -258,6 +271,7 @@ impl Ledger {
             .collect();
         self.runs.clear();
         self.ids.clear();
+        self.run_of.clear();
         for (start, group) in self
             .entries
             .chunk_by(|a, b| a.rule == b.rule)
@@ -272,6 +286,8 @@ impl Ledger {
             let id_start = offset(self.ids.len());
             self.ids.push_str(id);
             let (start, end) = (offset(start), offset(start + group.len()));
+            let run = offset(self.runs.len());
+            self.run_of.extend(group.iter().map(|_| run));
             self.runs.push(Run {
                 key: name_key(id),
                 id_start,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::compile::{CompiledModel, EngagementRuleC, Label};
 use super::contact::{Ledger, Snapshot};
-use super::decay::decay_factor;
+use super::decay::{decay_factor, decay_factor_flat};
 use super::text::eq_short;
 
 /// Which axis a rule scores on.
@@ -140,7 +140,109 @@ impl CompiledModel {
     }
 
     /// The decayed sum of the counted ledger entries at `now_ms`, recording each rule.
+    ///
+    /// A ledger holds a few entries for each of many rules, so a loop per rule would run a few
+    /// iterations and mispredict its exit every time. Instead the ledger is merge-joined with
+    /// the rules once (per rule: rate, minimum interval, how many the cap drops), then every
+    /// entry is walked in one flat, branch-free loop that resets its running sums where a rule's
+    /// run starts. The selection and the order of the additions are those of [`rule_points`], so
+    /// the result is the same bit for bit (a ledger with more than [`FLAT_RUNS`] rules takes
+    /// that per-rule path).
     pub(crate) fn engagement_points(
+        &self,
+        ledger: &Ledger,
+        now_ms: i64,
+        out: &mut Vec<Contribution>,
+    ) -> f64 {
+        if ledger.run_count() > FLAT_RUNS {
+            return self.engagement_points_by_rule(ledger, now_ms, out);
+        }
+        // Per run; a run of a rule the model does not have keeps `skip = u32::MAX`: nothing
+        // of it counts.
+        let mut rule_of = [usize::MAX; FLAT_RUNS];
+        let mut rate = [0.0f64; FLAT_RUNS];
+        let mut gap = [0i64; FLAT_RUNS];
+        let mut skip = [u32::MAX; FLAT_RUNS];
+        let mut cap = [u32::MAX; FLAT_RUNS];
+        let mut spacing = false;
+        self.for_each_rule_run_at(ledger, |run, i, rule, times| {
+            let r = run % FLAT_RUNS;
+            rule_of[r] = i;
+            rate[r] = rule.rate_per_ms;
+            gap[r] = rule.min_interval_ms;
+            skip[r] = match rule.cap {
+                Some(c) if times.len() > c && rule.min_interval_ms == 0 => {
+                    u32::try_from(times.len() - c).unwrap_or(u32::MAX)
+                }
+                Some(c) if times.len() > c => {
+                    // Decided below, once the spaced entries are counted.
+                    spacing = true;
+                    cap[r] = u32::try_from(c).unwrap_or(u32::MAX);
+                    0
+                }
+                _ => 0,
+            };
+        });
+        let (times, run_of) = ledger.flat();
+        if spacing {
+            // How many entries of each run are spaced enough, hence how many the cap drops.
+            let mut spaced = [0u32; FLAT_RUNS];
+            let (mut prev, mut last, mut seen) = (u32::MAX, 0i64, 0u32);
+            for (&t, &run) in times.iter().zip(run_of) {
+                let r = run as usize % FLAT_RUNS;
+                let first = run != prev;
+                prev = run;
+                let keep = first | (t.wrapping_sub(last) >= gap[r]);
+                last = if keep { t } else { last };
+                seen = if first { 0 } else { seen } + u32::from(keep);
+                spaced[r] = seen;
+            }
+            for r in 0..FLAT_RUNS {
+                if cap[r] != u32::MAX {
+                    skip[r] = spaced[r].saturating_sub(cap[r]);
+                }
+            }
+        }
+        let mut sums = [0.0f64; FLAT_RUNS];
+        let mut counts = [0u32; FLAT_RUNS];
+        let (mut prev, mut last, mut seen, mut count, mut sum) = (u32::MAX, 0i64, 0u32, 0u32, 0.0);
+        for (&t, &run) in times.iter().zip(run_of) {
+            let r = run as usize % FLAT_RUNS;
+            let first = run != prev;
+            prev = run;
+            let keep = first | (t.wrapping_sub(last) >= gap[r]);
+            last = if keep { t } else { last };
+            seen = if first { 0 } else { seen } + u32::from(keep);
+            let take = keep & (seen > skip[r]);
+            let factor = decay_factor_flat(rate[r], now_ms - t);
+            sum = if first { 0.0 } else { sum } + if take { factor } else { 0.0 };
+            count = if first { 0 } else { count } + u32::from(take);
+            sums[r] = sum;
+            counts[r] = count;
+        }
+        let mut total = 0.0;
+        let rules = &self.engagement;
+        for r in 0..ledger.run_count().min(FLAT_RUNS) {
+            let (i, count) = (rule_of[r], counts[r]);
+            if let Some(rule) = rules.get(i)
+                && count > 0
+            {
+                let decayed = rule.points * sums[r];
+                total += decayed;
+                out.push(Contribution {
+                    axis: Axis::Engagement,
+                    rule: i,
+                    raw: rule.points * f64::from(count),
+                    points: decayed,
+                    count,
+                });
+            }
+        }
+        total
+    }
+
+    /// [`Self::engagement_points`] one rule at a time.
+    fn engagement_points_by_rule(
         &self,
         ledger: &Ledger,
         now_ms: i64,
@@ -171,11 +273,21 @@ impl CompiledModel {
         ledger: &'l Ledger,
         mut f: impl FnMut(usize, &EngagementRuleC, &'l [i64]),
     ) {
+        self.for_each_rule_run_at(ledger, |_, i, rule, times| f(i, rule, times));
+    }
+
+    /// [`Self::for_each_rule_run`], also passing the index of the ledger's run.
+    #[inline(always)]
+    fn for_each_rule_run_at<'l>(
+        &self,
+        ledger: &'l Ledger,
+        mut f: impl FnMut(usize, usize, &EngagementRuleC, &'l [i64]),
+    ) {
         // Both lists are sorted by name, hence by key; equal keys (a shared 8-byte prefix) are
         // told apart by the full id.
         let rules = &self.engagement;
         let mut i = 0;
-        for (key, id, times) in ledger.runs() {
+        for (run, (key, id, times)) in ledger.runs().enumerate() {
             while rules.get(i).is_some_and(|r| r.key < key) {
                 i += 1;
             }
@@ -186,11 +298,15 @@ impl CompiledModel {
                 .enumerate()
                 .find(|(_, r)| eq_short(r.id.as_str(), id))
             {
-                f(i + offset, rule, times);
+                f(run, i + offset, rule, times);
             }
         }
     }
 }
+
+/// Most rules a ledger may hold for the flat pass of [`CompiledModel::engagement_points`] (its
+/// per-run arrays live on the stack); a power of two, so indexing needs no bounds check.
+const FLAT_RUNS: usize = 32;
 
 /// Whether an entry at `t` is far enough from the previous counted one (`last`, or `i64::MIN`
 /// when none counted yet). Times ascend, so with no minimum interval every entry is.
