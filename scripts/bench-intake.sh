@@ -15,7 +15,7 @@ export EMBER_HUBSPOT__CLIENT_SECRET=bench-secret
 export EMBER_AMQP__PREFIX=$prefix
 export EMBER_SERVER__PORT=$port
 export EMBER_PUBLIC_BASE_URL=http://127.0.0.1:$port
-export EMBER_DATABASE__URL="postgres://postgres@127.0.0.1:5432/ember_bench?sslmode=disable"
+export EMBER_DATABASE__URL="postgres://postgres@127.0.0.1:5432/$prefix?sslmode=disable"
 # Every event is queued (as for an installed portal) without a portal table lookup per portal.
 export EMBER_INTAKE__QUEUE_UNKNOWN_PORTALS=true
 export RUST_LOG=warn
@@ -25,6 +25,7 @@ $bin api & api=$!
 cleanup() {
   kill "$api" 2>/dev/null || true
   wait "$api" 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$prefix\" WITH (FORCE)" >/dev/null 2>&1 || true
   for q in "$prefix.events" "$prefix.dead"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
   for x in "$prefix.events" "$prefix.dead"; do rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true; done
 }

@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ember_core::config::Settings;
 use ember_core::normalize::AppBodyLimits;
-use ember_core::queue::{Publisher, Topology};
+use ember_core::queue::{CoalesceSettings, CoalescingPublisher, Publisher, Topology};
 use ember_core::signature::Verifier;
 use ember_core::telemetry;
 use tracing_actix_web::TracingLogger;
@@ -39,7 +39,13 @@ impl Application {
         .with_context(|| format!("cannot connect to RabbitMQ at {}", redacted(&settings.amqp.url)))?;
         let intake = web::Data::new(Intake {
             verifier: Verifier::new(secret).with_window_ms(settings.intake.signature_window_ms),
-            publisher,
+            publisher: CoalescingPublisher::start(
+                publisher,
+                CoalesceSettings {
+                    in_flight: settings.amqp.publish_in_flight,
+                    max_events: settings.amqp.max_events_per_message,
+                },
+            ),
             pool,
             portals: PortalCache::new(Duration::from_secs(settings.intake.portal_cache_secs)),
             public_base_url: settings.public_base_url.clone(),

@@ -1,7 +1,7 @@
 //! Shared state handed to handlers, in small named types.
 
 use ember_core::normalize::AppBodyLimits;
-use ember_core::queue::Publisher;
+use ember_core::queue::CoalescingPublisher;
 use ember_core::signature::Verifier;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -11,7 +11,7 @@ use crate::portal_cache::PortalCache;
 /// Everything the webhook intake needs.
 pub struct Intake {
     pub verifier: Verifier,
-    pub publisher: Publisher,
+    pub publisher: CoalescingPublisher,
     pub pool: PgPool,
     pub portals: PortalCache,
     /// The public base URL HubSpot calls (no trailing slash); signatures cover it.

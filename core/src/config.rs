@@ -103,6 +103,8 @@ pub struct AmqpSettings {
     pub confirm_timeout_ms: u64,
     pub retry_after_secs: u64,
     pub prefetch: u16,
+    pub publish_in_flight: usize,
+    pub max_events_per_message: usize,
 }
 
 impl AmqpSettings {
@@ -284,6 +286,13 @@ impl Settings {
         }
         if self.intake.signature_window_ms < 1000 {
             problems.push("intake.signature_window_ms must be at least 1000".into());
+        }
+        if self.amqp.publish_in_flight == 0 || self.amqp.max_events_per_message < self.intake.max_events_per_request {
+            problems.push(
+                "amqp.publish_in_flight must be positive and amqp.max_events_per_message at least \
+                 intake.max_events_per_request"
+                    .into(),
+            );
         }
         if self.amqp.confirm_timeout_ms == 0 || self.amqp.prefetch == 0 || self.database.max_connections == 0 {
             problems.push("amqp.confirm_timeout_ms, amqp.prefetch and database.max_connections must be positive".into());

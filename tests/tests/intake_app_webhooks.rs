@@ -266,3 +266,29 @@ async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
     assert_eq!(ids, sent);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_of_a_portal_share_messages_and_every_event_arrives_once() {
+    let app = TestApi::spawn_with(|s| s.amqp.publish_in_flight = 1).await.unwrap();
+    app.db.add_portal(5).await.unwrap();
+    let requests = (0..50).map(|i| {
+        let body = property_change_events(5, 10_000 + i, 1, now_ms()).to_string();
+        let app = &app;
+        async move { app.post_app_webhook(&body, now_ms()).await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    let batches = app.broker.drain_events().await.unwrap();
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| &b.events)
+        .map(|e| match e {
+            QueuedEvent::App(a) => a.event_id.get(),
+            QueuedEvent::Workflow(_) => unreachable!(),
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (10_000..10_050).collect::<Vec<_>>());
+    assert!(batches.len() < 50, "concurrent requests were coalesced into {} messages", batches.len());
+}

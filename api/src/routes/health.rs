@@ -24,7 +24,7 @@ pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
             .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
     };
     let rabbitmq = async {
-        tokio::time::timeout(CHECK_TIMEOUT, intake.publisher.ping())
+        tokio::time::timeout(CHECK_TIMEOUT, intake.publisher.publisher().ping())
             .await
             .map_err(|_| "timed out".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string()))

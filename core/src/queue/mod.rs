@@ -2,9 +2,11 @@
 //!
 //! Names all start with the configured prefix, so test runs and deployments can share a broker.
 
+mod coalesce;
 mod publisher;
 mod topology;
 
+pub use coalesce::{CoalesceSettings, CoalescingPublisher, SharedPublishError};
 pub use publisher::{PublishError, Publisher};
 pub use topology::{Topology, declare_topology};
 

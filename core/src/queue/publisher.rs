@@ -26,6 +26,10 @@ pub enum PublishError {
     Nacked,
     #[error("the broker could not route the message to any queue")]
     Unroutable,
+    #[error("the message could not be encoded: {0}")]
+    Encode(String),
+    #[error("the publisher has stopped")]
+    Stopped,
 }
 
 struct Live {

@@ -1,12 +1,10 @@
-//! Groups normalized events per portal, drops or keeps unknown portals, and publishes one
-//! confirmed message per portal.
+//! Groups normalized events per portal, drops or keeps unknown portals, and hands each portal's
+//! events to the group-commit publisher; returns once every one of them is confirmed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use chrono::Utc;
-use ember_core::domain::{BATCH_FORMAT_VERSION, EventBatch, EventSource, PortalId, QueuedEvent};
-use ember_core::queue::routing_key;
+use ember_core::domain::{EventSource, PortalId, QueuedEvent};
 use futures_util::future::try_join_all;
 
 use crate::error::ApiError;
@@ -36,7 +34,7 @@ pub async fn publish_events(
         by_portal.entry(event.portal_id()).or_default().push(event);
     }
     let mut outcome = Outcome::default();
-    let mut batches = Vec::with_capacity(by_portal.len());
+    let mut accepted = Vec::with_capacity(by_portal.len());
     for (portal_id, events) in by_portal {
         let accepts = intake.portals.accepts_events(&intake.pool, portal_id).await.map_err(|e| {
             ApiError::unavailable("cannot check the portal's installation; retry later", retry_after, e.into())
@@ -49,26 +47,18 @@ pub async fn publish_events(
             continue;
         }
         outcome.accepted += events.len();
-        batches.push(EventBatch {
-            format: BATCH_FORMAT_VERSION,
-            portal_id,
-            source,
-            received_at: Utc::now(),
-            request_id: request_id.to_owned(),
-            events,
-        });
+        accepted.push((portal_id, events));
     }
 
     let started = Instant::now();
-    let publishes = batches.iter().map(|batch| async move {
-        let payload = serde_json::to_vec(batch).map_err(|e| ApiError::internal(e.into()))?;
-        intake.publisher.publish(&routing_key(batch.portal_id), &payload).await.map_err(|e| {
+    let publishes = accepted.into_iter().map(|(portal_id, events)| async move {
+        intake.publisher.publish(portal_id, source, request_id, events).await.map_err(|e| {
             metrics::counter!("ember_intake_publish_failures_total").increment(1);
             ApiError::unavailable("the event queue is unavailable; retry later", retry_after, e.into())
         })
     });
-    try_join_all(publishes).await?;
-    if !batches.is_empty() {
+    let published = try_join_all(publishes).await?;
+    if !published.is_empty() {
         metrics::histogram!("ember_intake_publish_seconds").record(started.elapsed().as_secs_f64());
     }
     metrics::counter!("ember_intake_events_total", "source" => source_label, "outcome" => "accepted")
