@@ -132,8 +132,19 @@ async fn killing_workers_at_random_moments_loses_and_doubles_nothing() {
     db.add_portal(PORTAL).await.unwrap();
     let model = no_decay_model();
     use_model(&db.pool, PORTAL, &model).await.unwrap();
-    let mut rng = Lcg(7);
-    let (batches, unique) = traffic(&mut rng);
+    let (batches, unique) = traffic(&mut Lcg(7));
+    // Kill moments differ on every run; the seed is printed so a failure can be replayed with
+    // CRASH_SEED=<seed>.
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("crash test seed {seed}");
+    let mut rng = Lcg(seed);
     let unique_keys: HashSet<_> = unique.iter().map(|e| e.key()).collect();
     assert_eq!(unique_keys.len(), 8_000);
 

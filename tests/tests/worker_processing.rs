@@ -591,10 +591,9 @@ async fn a_new_model_version_rescores_the_whole_portal() {
         .await
         .unwrap();
 
-    let models = ModelCache::new(db.pool.clone(), Duration::from_millis(0)).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     assert!(
-        ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx)
+        ember_worker::decay::rescore_once(&db.pool, "test-worker", 7, &rx)
             .await
             .unwrap()
     );
@@ -619,7 +618,7 @@ async fn a_new_model_version_rescores_the_whole_portal() {
         ("0", 2)
     );
     assert!(
-        !ember_worker::decay::rescore_once(&db.pool, &models, "test-worker", 7, &rx)
+        !ember_worker::decay::rescore_once(&db.pool, "test-worker", 7, &rx)
             .await
             .unwrap()
     );

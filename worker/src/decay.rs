@@ -132,7 +132,6 @@ pub async fn run_sweeper(
 /// there was one.
 pub async fn rescore_once(
     pool: &PgPool,
-    models: &ModelCache,
     worker: &str,
     batch: i64,
     shutdown: &watch::Receiver<bool>,
@@ -142,17 +141,22 @@ pub async fn rescore_once(
         return Ok(false);
     };
     let portal = job.portal_id;
-    let active = models::active(pool, portal).await?.map(|(v, _)| v);
-    if active != Some(job.version) {
-        tracing::info!(portal_id = %portal, version = job.version, ?active, "model rescore superseded");
-        models::finish_rescore(pool, &job).await?;
-        return Ok(true);
-    }
-    let model = models.get(portal).await?;
-    if model.version != job.version {
-        // The cache has not seen the activation yet; the lease expires and we come back.
-        return Ok(true);
-    }
+    // Compile the version the job is for from the database (the cache may not have seen the
+    // activation yet).
+    let model = match models::active(pool, portal).await? {
+        Some((version, document)) if version == job.version => {
+            let document: ember_core::scoring::Model =
+                serde_json::from_value(document).map_err(|e| {
+                    anyhow::anyhow!("model version {version} of portal {portal} is unreadable: {e}")
+                })?;
+            PortalModel::new(version, &document)?
+        }
+        active => {
+            tracing::info!(portal_id = %portal, version = job.version, active = ?active.map(|(v, _)| v), "model rescore superseded");
+            models::finish_rescore(pool, &job).await?;
+            return Ok(true);
+        }
+    };
     if job.total.is_none() {
         job.total = Some(contacts::count(pool, portal).await?);
     }
@@ -191,14 +195,13 @@ pub async fn rescore_once(
 /// Runs model rescores as they are queued, until shutdown.
 pub async fn run_rescorer(
     pool: PgPool,
-    models: Arc<ModelCache>,
     worker: String,
     interval: Duration,
     batch: i64,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let pause = match rescore_once(&pool, &models, &worker, batch, &shutdown).await {
+        let pause = match rescore_once(&pool, &worker, batch, &shutdown).await {
             Ok(true) => Duration::ZERO,
             Ok(false) => interval,
             Err(e) => {

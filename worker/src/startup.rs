@@ -174,7 +174,6 @@ impl Worker {
             )));
             jobs.push(tokio::spawn(decay::run_rescorer(
                 self.pool.clone(),
-                self.models.clone(),
                 self.id.clone(),
                 o.sweep_interval,
                 o.rescore_batch,

@@ -189,9 +189,6 @@ pub struct Ledger {
     times_ms: Vec<i64>,
     /// One per rule present, in id order.
     runs: Vec<Run>,
-    /// For each entry, the index of its run in `runs` (lets scoring walk all entries in one
-    /// flat loop instead of one short loop per rule).
-    run_of: Vec<u32>,
     /// The runs' rule ids back to back.
     ids: String,
 }
@@ -235,32 +232,28 @@ impl Ledger {
         self.entries.is_empty()
     }
 
-    /// Each rule present, as ([`name_key`] of its id, its id, the times in ms of its entries,
-    /// ascending), in id order.
-    pub(crate) fn runs(&self) -> impl Iterator<Item = (u64, &str, &[i64])> {
-        self.runs.iter().map(|r| {
-            let id = self
-                .ids
-                .get(r.id_start as usize..r.id_end as usize)
-                .unwrap_or_default();
-            (
-                r.key,
-                id,
-                self.times_ms
-                    .get(r.start as usize..r.end as usize)
-                    .unwrap_or_default(),
-            )
-        })
+    /// Each rule present, as ([`name_key`] of its id, the length of its id), in id order;
+    /// reads neither the ids nor the times.
+    pub(crate) fn run_heads(&self) -> impl Iterator<Item = (u64, usize)> {
+        self.runs
+            .iter()
+            .map(|r| (r.key, r.id_end.saturating_sub(r.id_start) as usize))
     }
 
-    /// How many rules are present (runs).
-    pub(crate) fn run_count(&self) -> usize {
-        self.runs.len()
+    /// The id of run `run` (see [`Self::run_heads`]).
+    pub(crate) fn run_id(&self, run: usize) -> &str {
+        self.runs
+            .get(run)
+            .and_then(|r| self.ids.get(r.id_start as usize..r.id_end as usize))
+            .unwrap_or_default()
     }
 
-    /// The entries' times in ms, sorted by rule then time, and the run index of each.
-    pub(crate) fn flat(&self) -> (&[i64], &[u32]) {
-        (&self.times_ms, &self.run_of)
+    /// The times of run `run`'s entries, in ms, ascending.
+    pub(crate) fn run_times(&self, run: usize) -> &[i64] {
+        self.runs
+            .get(run)
+            .and_then(|r| self.times_ms.get(r.start as usize..r.end as usize))
+            .unwrap_or_default()
     }
 
     fn index(&mut self) {
@@ -271,7 +264,6 @@ impl Ledger {
             .collect();
         self.runs.clear();
         self.ids.clear();
-        self.run_of.clear();
         for (start, group) in self
             .entries
             .chunk_by(|a, b| a.rule == b.rule)
@@ -286,8 +278,6 @@ impl Ledger {
             let id_start = offset(self.ids.len());
             self.ids.push_str(id);
             let (start, end) = (offset(start), offset(start + group.len()));
-            let run = offset(self.runs.len());
-            self.run_of.extend(group.iter().map(|_| run));
             self.runs.push(Run {
                 key: name_key(id),
                 id_start,

@@ -39,15 +39,11 @@ pub(crate) fn decay_factor(rate_per_ms: f64, age_ms: i64) -> f64 {
     }
 }
 
-/// [`decay_factor`] without branches, for the flat loop over a whole ledger (bit for bit the
-/// same value): a future event's age is clamped to 0 and a rate of 0 gives 2^−0 = 1 exactly,
-/// and the result below 2^−1022 is selected rather than branched to.
+/// [`decay_factor`] for a rate known not to be 0, bit for bit the same value: the age of an
+/// event not yet past is clamped to 0 (2^−0 = 1) instead of branched on.
 #[inline(always)]
-pub(crate) fn decay_factor_flat(rate_per_ms: f64, age_ms: i64) -> f64 {
-    let x = -(age_ms.max(0) as f64) * rate_per_ms;
-    let in_range = x >= -1022.0; // false for NaN too
-    let v = exp2_in_range(if in_range { x } else { 0.0 });
-    if in_range { v } else { 0.0 }
+pub(crate) fn decay_factor_decaying(rate_per_ms: f64, age_ms: i64) -> f64 {
+    exp2_non_positive(-(age_ms.max(0) as f64) * rate_per_ms)
 }
 
 /// 2^x for x ≤ 0; 0 below −1022 (the factor of an event older than 1022 half-lives).
@@ -62,16 +58,21 @@ fn exp2_non_positive(x: f64) -> f64 {
 /// 2^x for −1022 ≤ x ≤ 0.
 #[inline(always)]
 fn exp2_in_range(x: f64) -> f64 {
-    let k = (x * 256.0 + ROUND) - ROUND; // nearest integer to 256·x
+    let shifted = x * 256.0 + ROUND;
+    let k = shifted - ROUND; // nearest integer to 256·x
     let r = x - k / 256.0; // |r| ≤ 1/512
-    let ki = k as i64;
-    let (n, j) = (ki >> 8, (ki & 255) as usize); // x = n + j/256 + r, n ≥ −1022
+    // The same integer read from the bits: `shifted` lies in [2^52, 2^53), where one unit of
+    // the last place is 1 (cheaper than `k as i64`, which must saturate).
+    let ki = (shifted.to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
+    let j = (ki & 255) as usize; // x = n + j/256 + r with n = ki >> 8 ≥ −1022
     let y = r * std::f64::consts::LN_2;
     let y2 = y * y;
     // e^y ≈ (1 + y) + y²·((1/2 + y/6) + y²/24)
     let p = (1.0 + y) + y2 * ((0.5 + y * (1.0 / 6.0)) + y2 * (1.0 / 24.0));
-    let scale = f64::from_bits(((n + 1023) as u64) << 52);
-    scale * (TABLE[j] * p)
+    // 2^n · 2^(j/256), by adding n to the exponent of the table entry (in [1, 2), so the
+    // result stays a normal number): one integer add instead of building 2^n and multiplying.
+    let scaled = TABLE[j].to_bits().wrapping_add(((ki >> 8) << 52) as u64);
+    f64::from_bits(scaled) * p
 }
 
 #[cfg(test)]
@@ -104,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn the_flat_factor_is_the_factor_bit_for_bit() {
+    fn the_decaying_factor_is_the_factor_bit_for_bit() {
         let day = 86_400_000i64;
         for rate in [
             0.0,
@@ -126,7 +127,7 @@ mod tests {
                 i64::MAX / 2,
             ] {
                 assert_eq!(
-                    decay_factor_flat(rate, age).to_bits(),
+                    decay_factor_decaying(rate, age).to_bits(),
                     decay_factor(rate, age).to_bits(),
                     "rate {rate}, age {age}"
                 );

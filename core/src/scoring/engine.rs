@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::compile::{CompiledModel, EngagementRuleC, Label};
 use super::contact::{Ledger, Snapshot};
-use super::decay::{decay_factor, decay_factor_flat};
+use super::decay::{decay_factor, decay_factor_decaying};
 use super::text::eq_short;
 
 /// Which axis a rule scores on.
@@ -140,109 +140,7 @@ impl CompiledModel {
     }
 
     /// The decayed sum of the counted ledger entries at `now_ms`, recording each rule.
-    ///
-    /// A ledger holds a few entries for each of many rules, so a loop per rule would run a few
-    /// iterations and mispredict its exit every time. Instead the ledger is merge-joined with
-    /// the rules once (per rule: rate, minimum interval, how many the cap drops), then every
-    /// entry is walked in one flat, branch-free loop that resets its running sums where a rule's
-    /// run starts. The selection and the order of the additions are those of [`rule_points`], so
-    /// the result is the same bit for bit (a ledger with more than [`FLAT_RUNS`] rules takes
-    /// that per-rule path).
     pub(crate) fn engagement_points(
-        &self,
-        ledger: &Ledger,
-        now_ms: i64,
-        out: &mut Vec<Contribution>,
-    ) -> f64 {
-        if ledger.run_count() > FLAT_RUNS {
-            return self.engagement_points_by_rule(ledger, now_ms, out);
-        }
-        // Per run; a run of a rule the model does not have keeps `skip = u32::MAX`: nothing
-        // of it counts.
-        let mut rule_of = [usize::MAX; FLAT_RUNS];
-        let mut rate = [0.0f64; FLAT_RUNS];
-        let mut gap = [0i64; FLAT_RUNS];
-        let mut skip = [u32::MAX; FLAT_RUNS];
-        let mut cap = [u32::MAX; FLAT_RUNS];
-        let mut spacing = false;
-        self.for_each_rule_run_at(ledger, |run, i, rule, times| {
-            let r = run % FLAT_RUNS;
-            rule_of[r] = i;
-            rate[r] = rule.rate_per_ms;
-            gap[r] = rule.min_interval_ms;
-            skip[r] = match rule.cap {
-                Some(c) if times.len() > c && rule.min_interval_ms == 0 => {
-                    u32::try_from(times.len() - c).unwrap_or(u32::MAX)
-                }
-                Some(c) if times.len() > c => {
-                    // Decided below, once the spaced entries are counted.
-                    spacing = true;
-                    cap[r] = u32::try_from(c).unwrap_or(u32::MAX);
-                    0
-                }
-                _ => 0,
-            };
-        });
-        let (times, run_of) = ledger.flat();
-        if spacing {
-            // How many entries of each run are spaced enough, hence how many the cap drops.
-            let mut spaced = [0u32; FLAT_RUNS];
-            let (mut prev, mut last, mut seen) = (u32::MAX, 0i64, 0u32);
-            for (&t, &run) in times.iter().zip(run_of) {
-                let r = run as usize % FLAT_RUNS;
-                let first = run != prev;
-                prev = run;
-                let keep = first | (t.wrapping_sub(last) >= gap[r]);
-                last = if keep { t } else { last };
-                seen = if first { 0 } else { seen } + u32::from(keep);
-                spaced[r] = seen;
-            }
-            for r in 0..FLAT_RUNS {
-                if cap[r] != u32::MAX {
-                    skip[r] = spaced[r].saturating_sub(cap[r]);
-                }
-            }
-        }
-        let mut sums = [0.0f64; FLAT_RUNS];
-        let mut counts = [0u32; FLAT_RUNS];
-        let (mut prev, mut last, mut seen, mut count, mut sum) = (u32::MAX, 0i64, 0u32, 0u32, 0.0);
-        for (&t, &run) in times.iter().zip(run_of) {
-            let r = run as usize % FLAT_RUNS;
-            let first = run != prev;
-            prev = run;
-            let keep = first | (t.wrapping_sub(last) >= gap[r]);
-            last = if keep { t } else { last };
-            seen = if first { 0 } else { seen } + u32::from(keep);
-            let take = keep & (seen > skip[r]);
-            let factor = decay_factor_flat(rate[r], now_ms - t);
-            sum = if first { 0.0 } else { sum } + if take { factor } else { 0.0 };
-            count = if first { 0 } else { count } + u32::from(take);
-            sums[r] = sum;
-            counts[r] = count;
-        }
-        let mut total = 0.0;
-        let rules = &self.engagement;
-        for r in 0..ledger.run_count().min(FLAT_RUNS) {
-            let (i, count) = (rule_of[r], counts[r]);
-            if let Some(rule) = rules.get(i)
-                && count > 0
-            {
-                let decayed = rule.points * sums[r];
-                total += decayed;
-                out.push(Contribution {
-                    axis: Axis::Engagement,
-                    rule: i,
-                    raw: rule.points * f64::from(count),
-                    points: decayed,
-                    count,
-                });
-            }
-        }
-        total
-    }
-
-    /// [`Self::engagement_points`] one rule at a time.
-    fn engagement_points_by_rule(
         &self,
         ledger: &Ledger,
         now_ms: i64,
@@ -253,11 +151,10 @@ impl CompiledModel {
             let (decayed, count) = rule_points(rule, times, now_ms);
             if count > 0 {
                 sum += decayed;
-                let raw = rule.points * f64::from(count);
                 out.push(Contribution {
                     axis: Axis::Engagement,
                     rule: i,
-                    raw,
+                    raw: rule.points * f64::from(count),
                     points: decayed,
                     count,
                 });
@@ -273,40 +170,43 @@ impl CompiledModel {
         ledger: &'l Ledger,
         mut f: impl FnMut(usize, &EngagementRuleC, &'l [i64]),
     ) {
-        self.for_each_rule_run_at(ledger, |_, i, rule, times| f(i, rule, times));
+        self.for_each_run(ledger, |run, matched| {
+            if let Some((i, rule)) = matched {
+                f(i, rule, ledger.run_times(run));
+            }
+        });
     }
 
-    /// [`Self::for_each_rule_run`], also passing the index of the ledger's run.
+    /// Calls `f(run, rule)` with each run of the ledger and the engagement rule of that id
+    /// (with its index) if the model has one.
     #[inline(always)]
-    fn for_each_rule_run_at<'l>(
+    fn for_each_run(
         &self,
-        ledger: &'l Ledger,
-        mut f: impl FnMut(usize, usize, &EngagementRuleC, &'l [i64]),
+        ledger: &Ledger,
+        mut f: impl FnMut(usize, Option<(usize, &EngagementRuleC)>),
     ) {
-        // Both lists are sorted by name, hence by key; equal keys (a shared 8-byte prefix) are
-        // told apart by the full id.
+        // Both lists are sorted by id, hence by key; equal keys (a shared 8-byte prefix) are
+        // told apart by the full id. Ids of at most 8 bytes are their key and length, so the
+        // ledger's id text is read only for longer ones.
         let rules = &self.engagement;
         let mut i = 0;
-        for (run, (key, id, times)) in ledger.runs().enumerate() {
+        for (run, (key, len)) in ledger.run_heads().enumerate() {
             while rules.get(i).is_some_and(|r| r.key < key) {
                 i += 1;
             }
-            let same_key = rules[i.min(rules.len())..]
+            let matched = rules[i.min(rules.len())..]
                 .iter()
-                .take_while(|r| r.key == key);
-            if let Some((offset, rule)) = same_key
+                .take_while(|r| r.key == key)
                 .enumerate()
-                .find(|(_, r)| eq_short(r.id.as_str(), id))
-            {
-                f(run, i + offset, rule, times);
-            }
+                .find(|(_, r)| {
+                    let id = r.id.as_str();
+                    id.len() == len && (len <= 8 || eq_short(id, ledger.run_id(run)))
+                })
+                .map(|(offset, rule)| (i + offset, rule));
+            f(run, matched);
         }
     }
 }
-
-/// Most rules a ledger may hold for the flat pass of [`CompiledModel::engagement_points`] (its
-/// per-run arrays live on the stack); a power of two, so indexing needs no bounds check.
-const FLAT_RUNS: usize = 32;
 
 /// Whether an entry at `t` is far enough from the previous counted one (`last`, or `i64::MIN`
 /// when none counted yet). Times ascend, so with no minimum interval every entry is.
@@ -354,44 +254,75 @@ pub(crate) fn for_each_counted(rule: &EngagementRuleC, times: &[i64], mut f: imp
 }
 
 /// One rule's decayed points at `now_ms` and how many entries counted: points × Σ decay. The
-/// same selection as [`for_each_counted`], written as plain loops for the hot path.
+/// same selection as [`for_each_counted`], written for the hot path: a decay factor is computed
+/// only for the entries that count, and summed oldest first.
 #[inline]
 pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) -> (f64, u32) {
-    let (gap, skip, rate) = (
-        rule.min_interval_ms,
-        capped_away(rule, times),
-        rule.rate_per_ms,
-    );
+    let (gap, rate) = (rule.min_interval_ms, rule.rate_per_ms);
     let (factors, count) = if gap == 0 {
         // Every entry is spaced: the counted ones are the most recent after the cap.
-        let counted = times.get(skip..).unwrap_or_default();
-        let factors = if rate == 0.0 {
-            counted.len() as f64
-        } else {
-            counted
-                .iter()
-                .fold(0.0, |sum, &t| sum + decay_factor(rate, now_ms - t))
+        let skip = match rule.cap {
+            Some(cap) => times.len().saturating_sub(cap),
+            None => 0,
         };
-        (factors, counted.len())
-    } else {
-        // Branch-free: whether a repeat is spaced enough is data-dependent and would be
-        // mispredicted; computing a factor that is then dropped costs less.
-        let (mut last, mut seen, mut count, mut factors) = (i64::MIN, 0usize, 0usize, 0.0);
-        for &t in times {
-            let keep = (last == i64::MIN) | (t.wrapping_sub(last) >= gap);
-            last = if keep { t } else { last };
-            seen += usize::from(keep);
-            let take = keep & (seen > skip);
-            let factor = decay_factor(rate, now_ms - t);
-            factors += if take { factor } else { 0.0 };
-            count += usize::from(take);
+        let counted = times.get(skip..).unwrap_or_default();
+        (
+            decay_sum(rate, now_ms, counted.iter().copied()),
+            counted.len(),
+        )
+    } else if let Some(mut counted) = spaced_mask(gap, times) {
+        // Bit k set when entry k counts: spaced, then the cap drops the oldest.
+        let spaced = counted.count_ones() as usize;
+        for _ in 0..rule.cap.map_or(0, |cap| spaced.saturating_sub(cap)) {
+            counted &= counted - 1;
         }
+        let ones = std::iter::successors(Some(counted), |m| Some(m & m.wrapping_sub(1)))
+            .take_while(|&m| m != 0)
+            .map(|m| {
+                times
+                    .get(m.trailing_zeros() as usize)
+                    .copied()
+                    .unwrap_or(now_ms)
+            });
+        (decay_sum(rate, now_ms, ones), counted.count_ones() as usize)
+    } else {
+        let (mut factors, mut count) = (0.0, 0usize);
+        for_each_counted(rule, times, |t| {
+            factors += decay_factor(rate, now_ms - t);
+            count += 1;
+        });
         (factors, count)
     };
     (
         rule.points * factors,
         u32::try_from(count).unwrap_or(u32::MAX),
     )
+}
+
+/// Σ 2^(−(now − t)·rate) over `times`, in their order, starting from 0 (a rate of 0 sums ones).
+#[inline(always)]
+fn decay_sum(rate: f64, now_ms: i64, times: impl Iterator<Item = i64>) -> f64 {
+    if rate == 0.0 {
+        times.fold(0.0, |sum, _| sum + 1.0)
+    } else {
+        times.fold(0.0, |sum, t| sum + decay_factor_decaying(rate, now_ms - t))
+    }
+}
+
+/// Bit k set when entry k of a run (at most 64 entries) is far enough from the previous
+/// spaced one (the first always is); `None` for longer runs.
+#[inline(always)]
+fn spaced_mask(gap: i64, times: &[i64]) -> Option<u64> {
+    if times.len() > 64 {
+        return None;
+    }
+    let (mut mask, mut last) = (0u64, i64::MIN);
+    for (k, &t) in times.iter().enumerate() {
+        let keep = last == i64::MIN || t - last >= gap;
+        last = if keep { t } else { last };
+        mask |= u64::from(keep) << k;
+    }
+    Some(mask)
 }
 
 fn band_index(bands: &[(f64, usize)], value: f64) -> Option<usize> {
