@@ -90,10 +90,10 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
         }
         let mut response = HttpResponse::build(self.status);
-        if let Some(after) = self.retry_after {
-            if let Ok(value) = HeaderValue::from_str(&after.to_string()) {
-                response.insert_header((header::RETRY_AFTER, value));
-            }
+        if let Some(after) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&after.to_string())
+        {
+            response.insert_header((header::RETRY_AFTER, value));
         }
         response.json(Body { status: "error", code: self.code, message: &self.message })
     }

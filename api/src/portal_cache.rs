@@ -20,10 +20,10 @@ impl PortalCache {
     }
 
     pub async fn accepts_events(&self, pool: &PgPool, portal: PortalId) -> Result<bool, sqlx::Error> {
-        if let Some((accepts, at)) = self.lock().get(&portal).copied() {
-            if at.elapsed() < self.ttl {
-                return Ok(accepts);
-            }
+        if let Some((accepts, at)) = self.lock().get(&portal).copied()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(accepts);
         }
         let accepts = portals::accepts_events(pool, portal).await?;
         let mut entries = self.lock();
