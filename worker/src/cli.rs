@@ -37,6 +37,13 @@ pub struct WorkerArgs {
     /// Only consume events: no decay sweep, model rescore or dedupe purge in this process.
     #[arg(long)]
     pub no_periodic_jobs: bool,
+    /// Do not write scores back to HubSpot from this process (the write-back also stays off,
+    /// with a warning, when EMBER_ENCRYPTION_KEY is not set).
+    #[arg(long)]
+    pub no_writeback: bool,
+    /// Do not fetch missing context (`context_requests`) from HubSpot in this process.
+    #[arg(long)]
+    pub no_context_fetch: bool,
 }
 
 impl WorkerArgs {
@@ -53,6 +60,8 @@ impl WorkerArgs {
             ),
             model_cache_ttl: Duration::from_secs(self.model_cache_secs),
             periodic_jobs: !self.no_periodic_jobs,
+            writeback: !self.no_writeback,
+            context_fetch: !self.no_context_fetch,
             ..WorkerOptions::default()
         }
     }

@@ -6,19 +6,24 @@
 //! - [`consumers::process`]: one message, one Postgres transaction.
 //! - [`state`]: the pure in-memory effect of events on contacts, and rescoring.
 //! - [`model`]: per-portal models, compiled and cached.
+//! - [`context`]: the HubSpot side of the context fetch (batch read, applied as events).
 //! - [`decay`]: decay sweep, background rescore after a model change, dedupe purge.
+//! - [`writeback`]: drains `score_outbox` into HubSpot through the Redis limiter
+//!   ([`writeback::hubspot_crm::HubSpotCrm`] over the gated client and the token manager).
 //! - [`dlq`]: list and replay dead letters; [`cli`]: the `ember worker` / `ember dlq` arguments.
 //!
 //! See `worker/README.md` for the design.
 
 pub mod cli;
 pub mod consumers;
+pub mod context;
 pub mod decay;
 pub mod dlq;
 pub mod model;
 pub mod runner;
 pub mod startup;
 pub mod state;
+pub mod writeback;
 
 pub use consumers::Outcome;
 pub use consumers::process::{Processor, Summary};

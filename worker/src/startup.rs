@@ -5,6 +5,14 @@
 //! [`Worker::run_until_stopped`] runs the queue loop and the periodic jobs until SIGTERM or
 //! Ctrl-C, then stops consuming, lets messages in flight finish within the grace period, and
 //! closes its connections.
+//!
+//! Write-back: when [`WorkerOptions::writeback`] is on (the default) and the token encryption
+//! key is set, `build` also prepares the Redis limiter, the [`LimiterGate`], the HubSpot client
+//! gated by it, the token manager and the [`Writeback`] (on its own small Postgres pool, so that
+//! rows held across HubSpot calls never starve message processing); `run_until` runs it beside
+//! the consumers and stops it on the same signal. Without `EMBER_ENCRYPTION_KEY` the worker
+//! still scores events (processing only) and logs a warning: scores wait in `score_outbox`
+//! until a worker with the key runs. `--no-writeback` turns it off explicitly.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,9 +26,12 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::consumers::process::Processor;
+use crate::context::ContextFetcher;
 use crate::decay;
 use crate::model::ModelCache;
 use crate::runner::{self, RunnerConfig};
+use crate::writeback::hubspot_crm::HubSpotCrm;
+use crate::writeback::{self, LimiterGate, Writeback, WritebackOptions};
 
 /// How the worker runs (the `ember worker` flags).
 #[derive(Debug, Clone)]
@@ -46,6 +57,16 @@ pub struct WorkerOptions {
     pub dedupe_retention: chrono::Duration,
     pub purge_interval: Duration,
     pub purge_batch: i64,
+    /// Drain `score_outbox` into HubSpot in this process (needs `EMBER_ENCRYPTION_KEY`).
+    pub writeback: bool,
+    pub writeback_options: WritebackOptions,
+    /// How often the portals' rate limits (app kind, private tier) are reloaded.
+    pub limits_refresh: Duration,
+    /// Fetch missing context (`context_requests`) from HubSpot in this process (needs
+    /// `EMBER_ENCRYPTION_KEY`).
+    pub context_fetch: bool,
+    /// The context fetch's coalescing window: how often waiting requests are served.
+    pub context_interval: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +85,11 @@ impl Default for WorkerOptions {
             dedupe_retention: chrono::Duration::days(8),
             purge_interval: Duration::from_secs(300),
             purge_batch: 5000,
+            writeback: true,
+            writeback_options: WritebackOptions::default(),
+            limits_refresh: Duration::from_secs(60),
+            context_fetch: true,
+            context_interval: Duration::from_millis(500),
         }
     }
 }
@@ -79,6 +105,66 @@ pub struct Worker {
     models: Arc<ModelCache>,
     runner: RunnerConfig,
     options: WorkerOptions,
+    writeback: Option<WritebackParts>,
+}
+
+/// The HubSpot side of this process: the gated client with its tokens, and the write-back.
+struct WritebackParts {
+    writeback: Arc<Writeback<HubSpotCrm>>,
+    crm: Arc<HubSpotCrm>,
+    gate: Arc<LimiterGate>,
+    pool: PgPool,
+}
+
+/// Why the write-back is disabled when the token key is missing (logged at startup).
+pub const NO_KEY_WARNING: &str = "Write-back and context fetch disabled: EMBER_ENCRYPTION_KEY (or EMBER_ENCRYPTION_KEY_FILE) is not set, so \
+     portal tokens cannot be opened. Events are still scored; scores wait in score_outbox until a \
+     worker with the key runs; missing context waits in context_requests.";
+
+/// Prepares the write-back from the settings, or `None` (with a warning) without the token key.
+async fn build_writeback(
+    settings: &Settings,
+    options: &WritebackOptions,
+) -> anyhow::Result<Option<WritebackParts>> {
+    if let Err(e) = settings.require_encryption_key() {
+        tracing::warn!(reason = %e, "{NO_KEY_WARNING}");
+        return Ok(None);
+    }
+    let mut db = settings.database.clone();
+    db.max_connections = u32::try_from(options.concurrency)
+        .unwrap_or(8)
+        .saturating_add(2);
+    let pool = db
+        .lazy_pool()
+        .context("invalid database settings (write-back pool)")?;
+    let limiter = Arc::new(
+        ember_core::limiter::Limiter::connect(
+            &settings.redis.url,
+            &settings.redis.prefix,
+            settings.limiter.clone(),
+        )
+        .context("invalid Redis settings for the limiter")?,
+    );
+    let gate = Arc::new(LimiterGate::new(
+        limiter,
+        ember_core::limiter::AccountLimits::public(ember_core::limiter::PortalZone::UTC),
+    ));
+    let client = ember_core::tenancy::hubspot_client(settings)?;
+    // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API budget).
+    let tokens = Arc::new(ember_core::tenancy::token_manager(
+        settings,
+        pool.clone(),
+        client.clone(),
+    )?);
+    let crm = Arc::new(HubSpotCrm::new(client.with_gate(gate.clone()), tokens));
+    let writeback =
+        Arc::new(Writeback::new(pool.clone(), crm.clone(), gate.clone(), options.clone()).await?);
+    Ok(Some(WritebackParts {
+        writeback,
+        crm,
+        gate,
+        pool,
+    }))
 }
 
 impl Worker {
@@ -129,12 +215,19 @@ impl Worker {
             redelivery_limit: options.redelivery_limit,
             shutdown_grace: options.shutdown_grace,
         };
+        let writeback = if options.writeback || options.context_fetch {
+            build_writeback(settings, &options.writeback_options).await?
+        } else {
+            tracing::info!("Write-back and context fetch turned off for this worker.");
+            None
+        };
         Ok(Self {
             id,
             pool,
             models,
             runner,
             options,
+            writeback,
         })
     }
 
@@ -146,6 +239,16 @@ impl Worker {
     /// The database pool (tests read through it).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Whether this worker runs the write-back.
+    pub fn writes_back(&self) -> bool {
+        self.writeback.is_some() && self.options.writeback
+    }
+
+    /// Whether this worker fetches missing context from HubSpot.
+    pub fn fetches_context(&self) -> bool {
+        self.writeback.is_some() && self.options.context_fetch
     }
 
     /// Runs until SIGTERM or Ctrl-C.
@@ -187,6 +290,38 @@ impl Worker {
                 rx.clone(),
             )));
         }
+        if let Some(wb) = &self.writeback {
+            if let Err(e) = writeback::limits::load(&wb.pool, &wb.gate).await {
+                tracing::warn!(error = %e, "Could not load the portals' rate limits; using the public app's until the next reload.");
+            }
+            jobs.push(tokio::spawn(writeback::limits::run_refresher(
+                wb.pool.clone(),
+                wb.gate.clone(),
+                self.options.limits_refresh,
+                rx.clone(),
+            )));
+            if self.options.writeback {
+                let mut stop_rx = rx.clone();
+                jobs.push(tokio::spawn(wb.writeback.clone().run_until_stopped(
+                    async move {
+                        let _ = stop_rx.wait_for(|stop| *stop).await;
+                    },
+                )));
+                tracing::info!(worker = %self.id, "write-back running");
+            }
+            if self.options.context_fetch {
+                let fetcher = Arc::new(ContextFetcher::new(
+                    wb.pool.clone(),
+                    self.models.clone(),
+                    processor.clone(),
+                    wb.crm.clone(),
+                ));
+                jobs.push(tokio::spawn(
+                    fetcher.run(self.options.context_interval, rx.clone()),
+                ));
+                tracing::info!(worker = %self.id, "context fetch running");
+            }
+        }
         let consumer = tokio::spawn(runner::run(self.runner.clone(), processor, rx));
         stop.await;
         tracing::info!(worker = %self.id, "stopping: no new messages, finishing those in flight");
@@ -196,6 +331,9 @@ impl Worker {
             let _ = job.await;
         }
         self.pool.close().await;
+        if let Some(wb) = &self.writeback {
+            wb.pool.close().await;
+        }
         tracing::info!(worker = %self.id, "worker stopped");
         result
     }

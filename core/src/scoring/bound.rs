@@ -10,8 +10,8 @@ use super::compile::{CmpOp, CompiledModel, Cond};
 use super::contact::Snapshot;
 use super::engine::{Axis, Contribution};
 use super::text::{
-    MAX_DOMAIN, contains_ci, domain_and_parents, domain_of, eq_ci, eq_short, lowercase_domain,
-    parse_number, starts_with_ci, word_starts,
+    MAX_DOMAIN, contains_ci, domain_and_parents, domain_of, eq_ci, lowercase_domain, parse_number,
+    starts_with_ci, word_starts,
 };
 use super::validate::{MAX_DOMAIN_PROPERTIES, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES};
 
@@ -20,7 +20,7 @@ impl CompiledModel {
     pub(crate) fn fit_points(&self, snapshot: &Snapshot, out: &mut Vec<Contribution>) -> f64 {
         let mut bound = Bound {
             snapshot,
-            values: [(0, 0); MAX_PROPERTIES],
+            values: [None; MAX_PROPERTIES],
             ascii: 0,
             numbers: [f64::NAN; MAX_NUMBER_PROPERTIES],
             domains: [0; MAX_DOMAIN_PROPERTIES],
@@ -45,11 +45,11 @@ impl CompiledModel {
 }
 
 /// A snapshot bound to the compiled property slots, with numbers parsed and domains looked up
-/// once per contact. Kept small (about 700 bytes): it is initialized for every contact.
+/// once per contact. Kept small (about 1.2 KB): it is initialized for every contact.
 struct Bound<'a> {
     snapshot: &'a Snapshot,
-    /// Byte range of each slot's trimmed value in the snapshot's text; empty when unknown.
-    values: [(u32, u32); MAX_PROPERTIES],
+    /// Each slot's trimmed value; `None` when unknown or blank.
+    values: [Option<&'a str>; MAX_PROPERTIES],
     /// Bit `slot` is set when that value is ASCII (the fast comparison path).
     ascii: u64,
     numbers: [f64; MAX_NUMBER_PROPERTIES],
@@ -77,19 +77,17 @@ impl<'a> Bound<'a> {
                 .take_while(|p| p.key == prop.key);
             let Some(span) = same_key
                 .into_iter()
-                .find(|p| eq_short(snapshot.name_of(p), &prop.name))
+                .find(|p| snapshot.name_is(p, &prop.name))
             else {
                 continue;
             };
-            let (raw, raw_start) = snapshot.value_span(span);
-            let value = raw.trim_ascii();
+            let value = snapshot.value_of(span).trim_ascii();
             let ascii = value.is_ascii();
             let value = if ascii { value } else { value.trim() };
             if value.is_empty() {
                 continue;
             }
-            let start = raw_start + (value.as_ptr() as usize - raw.as_ptr() as usize);
-            b.values[slot] = (offset(start), offset(start + value.len()));
+            b.values[slot] = Some(value);
             b.ascii |= u64::from(ascii) << slot;
             if let Some(n) = prop.numeric
                 && let Some(x) = b.numbers.get_mut(n)
@@ -100,17 +98,18 @@ impl<'a> Bound<'a> {
                 && let Some(domain) = domain_of(value)
                 && let Some(mask) = b.domains.get_mut(d)
             {
-                let mut buf = [0; MAX_DOMAIN];
-                let lower = lowercase_domain(domain, &mut buf);
-                *mask = domain_and_parents(lower)
-                    .fold(0, |m, d| m | model.domains.get(d).copied().unwrap_or(0));
+                *mask = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+                    domain_mask_lowercased(model, domain)
+                } else {
+                    domain_mask(model, domain)
+                };
             }
         }
     }
 
+    #[inline(always)]
     fn text(&self, slot: usize) -> Option<&'a str> {
-        let &(start, end) = self.values.get(slot)?;
-        (end > start).then(|| self.snapshot.text_at(start as usize, end as usize))
+        self.values.get(slot).copied().flatten()
     }
 
     /// [`Self::eval`] with the leaf tests inlined; only combinations make a call.
@@ -183,6 +182,15 @@ impl<'a> Bound<'a> {
     }
 }
 
-fn offset(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+/// The domain lists (bits) that a lowercase domain or one of its parents is in.
+fn domain_mask(model: &CompiledModel, domain: &str) -> u64 {
+    domain_and_parents(domain).fold(0, |m, d| m | model.domains.get(d).copied().unwrap_or(0))
+}
+
+/// [`domain_mask`] of a domain with capitals, lowercased in a stack buffer (kept out of the
+/// common path, which would otherwise clear the buffer for every contact).
+#[inline(never)]
+fn domain_mask_lowercased(model: &CompiledModel, domain: &str) -> u64 {
+    let mut buf = [0; MAX_DOMAIN];
+    domain_mask(model, lowercase_domain(domain, &mut buf))
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{RuleId, TextValue};
-use super::text::name_key;
+use super::text::{eq_bytes, name_key};
 
 /// A contact's scoring properties: name → value as HubSpot gives it (always a string).
 ///
@@ -120,20 +120,26 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
+    /// Whether the name of `p` is `name`, given that their [`name_key`]s are equal: the first 8
+    /// bytes are then equal, so a name of that length or shorter needs no further comparison.
+    #[inline(always)]
+    pub(crate) fn name_is(&self, p: &PropSpan, name: &str) -> bool {
+        let len = p.name_end.saturating_sub(p.start) as usize;
+        len == name.len()
+            && (len <= 8
+                || self
+                    .text
+                    .as_bytes()
+                    .get(p.start as usize + 8..p.name_end as usize)
+                    .is_some_and(|rest| {
+                        eq_bytes(rest, name.as_bytes().get(8..).unwrap_or_default())
+                    }))
+    }
+
     pub(crate) fn value_of(&self, p: &PropSpan) -> &str {
         self.text
             .get(p.name_end as usize..p.end as usize)
             .unwrap_or_default()
-    }
-
-    /// A property's value and where it starts in the text.
-    pub(crate) fn value_span(&self, p: &PropSpan) -> (&str, usize) {
-        (self.value_of(p), p.name_end as usize)
-    }
-
-    /// `text[start..end]` (empty if that is not a range of the text).
-    pub(crate) fn text_at(&self, start: usize, end: usize) -> &str {
-        self.text.get(start..end).unwrap_or_default()
     }
 }
 

@@ -256,7 +256,7 @@ pub(crate) fn for_each_counted(rule: &EngagementRuleC, times: &[i64], mut f: imp
 /// One rule's decayed points at `now_ms` and how many entries counted: points × Σ decay. The
 /// same selection as [`for_each_counted`], written for the hot path: a decay factor is computed
 /// only for the entries that count, and summed oldest first.
-#[inline]
+#[inline(always)]
 pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) -> (f64, u32) {
     let (gap, rate) = (rule.min_interval_ms, rule.rate_per_ms);
     let (factors, count) = if gap == 0 {
@@ -270,10 +270,10 @@ pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) ->
             decay_sum(rate, now_ms, counted.iter().copied()),
             counted.len(),
         )
-    } else if let Some(mut counted) = spaced_mask(gap, times) {
+    } else if let Some((mut counted, spaced)) = spaced_mask(gap, times) {
         // Bit k set when entry k counts: spaced, then the cap drops the oldest.
-        let spaced = counted.count_ones() as usize;
-        for _ in 0..rule.cap.map_or(0, |cap| spaced.saturating_sub(cap)) {
+        let count = rule.cap.map_or(spaced, |cap| spaced.min(cap));
+        for _ in count..spaced {
             counted &= counted - 1;
         }
         let ones = std::iter::successors(Some(counted), |m| Some(m & m.wrapping_sub(1)))
@@ -284,7 +284,7 @@ pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) ->
                     .copied()
                     .unwrap_or(now_ms)
             });
-        (decay_sum(rate, now_ms, ones), counted.count_ones() as usize)
+        (decay_sum(rate, now_ms, ones), count)
     } else {
         let (mut factors, mut count) = (0.0, 0usize);
         for_each_counted(rule, times, |t| {
@@ -305,24 +305,28 @@ fn decay_sum(rate: f64, now_ms: i64, times: impl Iterator<Item = i64>) -> f64 {
     if rate == 0.0 {
         times.fold(0.0, |sum, _| sum + 1.0)
     } else {
-        times.fold(0.0, |sum, t| sum + decay_factor_decaying(rate, now_ms - t))
+        let rate_256 = rate * 256.0;
+        times.fold(0.0, |sum, t| {
+            sum + decay_factor_decaying(rate_256, now_ms - t)
+        })
     }
 }
 
 /// Bit k set when entry k of a run (at most 64 entries) is far enough from the previous
-/// spaced one (the first always is); `None` for longer runs.
+/// spaced one (the first always is), and how many are; `None` for longer runs.
 #[inline(always)]
-fn spaced_mask(gap: i64, times: &[i64]) -> Option<u64> {
+fn spaced_mask(gap: i64, times: &[i64]) -> Option<(u64, usize)> {
     if times.len() > 64 {
         return None;
     }
-    let (mut mask, mut last) = (0u64, i64::MIN);
+    let (mut mask, mut last, mut n) = (0u64, i64::MIN, 0usize);
     for (k, &t) in times.iter().enumerate() {
         let keep = last == i64::MIN || t - last >= gap;
         last = if keep { t } else { last };
         mask |= u64::from(keep) << k;
+        n += usize::from(keep);
     }
-    Some(mask)
+    Some((mask, n))
 }
 
 fn band_index(bands: &[(f64, usize)], value: f64) -> Option<usize> {
@@ -340,5 +344,64 @@ fn set_label(slot: &mut Option<Label>, label: Option<&Label>) {
     match (slot.as_ref(), label) {
         (Some(old), Some(new)) if std::sync::Arc::ptr_eq(old, new) => {}
         _ => *slot = label.cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::compile::MatcherC;
+    use super::*;
+
+    fn rule(cap: Option<usize>, min_interval_ms: i64, rate_per_ms: f64) -> EngagementRuleC {
+        EngagementRuleC {
+            id: super::super::model::RuleId::parse("r").expect("id"),
+            key: 0,
+            label: "r".into(),
+            points: 7.25,
+            matcher: MatcherC::External {
+                event_type: "x".into(),
+            },
+            cap,
+            min_interval_ms,
+            rate_per_ms,
+        }
+    }
+
+    /// `rule_points` against the plain selection (`for_each_counted`) and `decay_factor`
+    /// summed oldest first: the same value bit for bit.
+    #[test]
+    fn rule_points_is_the_plain_sum_bit_for_bit() {
+        let hour = 3_600_000i64;
+        let now = 1_780_000_000_000i64;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..20_000 {
+            let len = (next() % 80) as usize;
+            let mut times: Vec<i64> = (0..len)
+                .map(|_| now - (next() % (400 * 24 * hour as u64)) as i64 + 48 * hour)
+                .collect();
+            times.sort_unstable();
+            let cap = (next() % 3 > 0).then(|| (next() % 6) as usize);
+            let gap = [0, hour, 24 * hour][(next() % 3) as usize];
+            let rate = [
+                0.0,
+                1.0 / (7.0 * 24.0 * hour as f64),
+                1.0 / (30.0 * 24.0 * hour as f64),
+            ][(next() % 3) as usize];
+            let r = rule(cap, gap, rate);
+            let (mut sum, mut count) = (0.0, 0u32);
+            for_each_counted(&r, &times, |t| {
+                sum += decay_factor(rate, now - t);
+                count += 1;
+            });
+            let (points, n) = rule_points(&r, &times, now);
+            assert_eq!(n, count, "case {case}");
+            assert_eq!(points.to_bits(), (r.points * sum).to_bits(), "case {case}");
+        }
     }
 }

@@ -184,7 +184,12 @@ pub(crate) fn name_key(s: &str) -> u64 {
 /// dominates for the 10–30 byte names compared while scoring).
 #[inline]
 pub(crate) fn eq_short(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`eq_short`] on bytes.
+#[inline]
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -220,6 +225,26 @@ pub(crate) fn parse_number(s: &str) -> f64 {
 pub(crate) fn domain_of(value: &str) -> Option<&str> {
     let b = value.as_bytes();
     let start = b.iter().rposition(|&c| c == b'@').map_or(0, |i| i + 1);
+    let rest = b.get(start..).unwrap_or_default();
+    if rest.is_ascii() {
+        // The same trims on bytes (no char decoding, no pattern searcher). `str::trim` drops
+        // Unicode white space, which in ASCII is these six bytes (`trim_ascii` keeps \x0B).
+        let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
+        let (mut lo, mut hi) = (0, rest.len());
+        while lo < hi && space(rest[lo]) {
+            lo += 1;
+        }
+        while hi > lo && space(rest[hi - 1]) {
+            hi -= 1;
+        }
+        while hi > lo && matches!(rest[hi - 1], b'>' | b'.') {
+            hi -= 1;
+        }
+        while lo < hi && rest[lo] == b'.' {
+            lo += 1;
+        }
+        return value.get(start + lo..start + hi).filter(|d| !d.is_empty());
+    }
     let d = value.get(start..)?.trim();
     let d = d.trim_end_matches(['>', '.']).trim_start_matches('.');
     (!d.is_empty()).then_some(d)
@@ -247,10 +272,13 @@ pub(crate) fn lowercase_domain<'a>(domain: &'a str, buf: &'a mut [u8; MAX_DOMAIN
 
 /// The domain and each parent domain: `a.b.com`, `b.com`, `com`.
 pub(crate) fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
+    // Byte positions: a `.` is never inside a multi-byte character.
     std::iter::once(domain).chain(
         domain
-            .match_indices('.')
-            .map(move |(i, _)| &domain[i + 1..]),
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'.')
+            .map(move |(i, _)| domain.get(i + 1..).unwrap_or_default()),
     )
 }
 
@@ -384,6 +412,14 @@ mod tests {
         );
         assert_eq!(domain_of("acme.com"), Some("acme.com"));
         assert_eq!(domain_of("jane@"), None);
+        assert_eq!(domain_of("jane@ .acme.com.> "), Some("acme.com"));
+        assert_eq!(domain_of("jane@acme.com. >"), Some("acme.com. "));
+        assert_eq!(domain_of("jane@\x0Bacme.com\x0B"), Some("acme.com"));
+        assert_eq!(domain_of("jane@ ..>. "), None);
+        assert_eq!(
+            domain_of("jane@\u{a0}étudiant.fr\u{a0}"),
+            Some("étudiant.fr")
+        );
         let mut buf = [0; MAX_DOMAIN];
         let lower = lowercase_domain("CS.Stanford.EDU", &mut buf);
         let parents: Vec<&str> = domain_and_parents(lower).collect();

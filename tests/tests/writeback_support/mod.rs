@@ -4,10 +4,7 @@
 
 #![allow(dead_code)]
 
-// Until worker/src/lib.rs declares `pub mod writeback;`, the module is compiled here from its
-// source; afterwards this becomes `pub use ember_worker::writeback;`.
-#[path = "../../../worker/src/writeback/mod.rs"]
-pub mod writeback;
+pub use ember_worker::writeback;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

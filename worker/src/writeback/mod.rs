@@ -24,6 +24,8 @@
 //! `ember_hubspot::HubSpot` (built `.with_gate(gate)`) and its token store.
 
 pub mod gate;
+pub mod hubspot_crm;
+pub mod limits;
 pub mod plan;
 pub mod store;
 
@@ -133,16 +135,13 @@ pub struct Writeback<C: Crm> {
 }
 
 impl<C: Crm> Writeback<C> {
-    /// Prepares the write-back (creates its tables if needed).
+    /// Prepares the write-back (its tables come from the migrations).
     pub async fn new(
         pool: PgPool,
         crm: Arc<C>,
         gate: Arc<LimiterGate>,
         options: WritebackOptions,
     ) -> anyhow::Result<Self> {
-        store::ensure_schema(&pool)
-            .await
-            .context("Failed to create the write-back's tables.")?;
         let options = WritebackOptions {
             max_batch: options.max_batch.clamp(1, 100),
             ..options

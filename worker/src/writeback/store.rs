@@ -1,8 +1,8 @@
 //! The write-back's Postgres: claiming outbox rows, settling them, the values HubSpot last
 //! acknowledged per contact, and dead letters.
 //!
-//! `writeback_written` and `writeback_dead_letters` are created by [`ensure_schema`] (CREATE
-//! ... IF NOT EXISTS) until they get their migration; see `schema.sql`.
+//! `writeback_written` and `writeback_dead_letters` come from the migration
+//! `migrations/20261128003001_writeback.sql`.
 
 use std::collections::HashMap;
 
@@ -11,20 +11,6 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
 use super::plan::{PendingWrite, Values};
-
-/// The two tables of the write-back (idempotent).
-pub const SCHEMA: &str = include_str!("schema.sql");
-
-/// Creates the write-back's tables if they do not exist.
-pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
-    // One advisory lock so that processes starting together do not race on CREATE TABLE.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(7061736128)")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-    tx.commit().await
-}
 
 /// Portals with pending writes. A loose index scan (one index probe per portal), so that the
 /// frequent poll stays cheap however many rows one portal has pending.

@@ -1,5 +1,5 @@
--- The write-back's own tables. Until they have a migration (20261128001NNN_writeback.sql),
--- `writeback::store::ensure_schema` creates them; the statements are idempotent.
+-- The write-back's own tables (worker/src/writeback). IF NOT EXISTS: databases where an earlier
+-- worker created them at startup (the former `writeback::store::ensure_schema`) migrate cleanly.
 
 -- The values HubSpot last acknowledged for a contact, so that only changed values are sent.
 -- Shared by every worker process (a per-process memory would skip writes another process made).
