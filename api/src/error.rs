@@ -30,7 +30,13 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, source: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -42,7 +48,11 @@ impl ApiError {
     }
 
     /// 503 with `Retry-After`: the request was not accepted and may be sent again.
-    pub fn unavailable(message: impl Into<String>, retry_after: u64, source: anyhow::Error) -> Self {
+    pub fn unavailable(
+        message: impl Into<String>,
+        retry_after: u64,
+        source: anyhow::Error,
+    ) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
@@ -65,7 +75,13 @@ impl ApiError {
 
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)?;
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )?;
         if let Some(source) = &self.source {
             write!(f, "\nCaused by: {source:?}")?;
         }
@@ -86,7 +102,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
-            let cause = self.source.as_ref().map(|e| format!("{e:#}")).unwrap_or_default();
+            let cause = self
+                .source
+                .as_ref()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
             tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
         }
         let mut response = HttpResponse::build(self.status);
@@ -95,6 +115,10 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::RETRY_AFTER, value));
         }
-        response.json(Body { status: "error", code: self.code, message: &self.message })
+        response.json(Body {
+            status: "error",
+            code: self.code,
+            message: &self.message,
+        })
     }
 }

@@ -16,10 +16,17 @@ pub struct PortalCache {
 
 impl PortalCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
-    pub async fn accepts_events(&self, pool: &PgPool, portal: PortalId) -> Result<bool, sqlx::Error> {
+    pub async fn accepts_events(
+        &self,
+        pool: &PgPool,
+        portal: PortalId,
+    ) -> Result<bool, sqlx::Error> {
         if let Some((accepts, at)) = self.lock().get(&portal).copied()
             && at.elapsed() < self.ttl
         {
@@ -36,6 +43,8 @@ impl PortalCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PortalId, (bool, Instant)>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

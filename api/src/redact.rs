@@ -2,9 +2,9 @@
 //! `http.target` with the query, and the OAuth callback's query holds the authorization code and
 //! the signed state (the install link holds an invitation): those must never reach a log.
 
-use actix_web::{Error, HttpMessage};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 

@@ -29,14 +29,22 @@ impl Application {
     /// Connects to Postgres (lazily) and RabbitMQ, declares the topology and binds the listener.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let secret = settings.require_client_secret()?.clone();
-        let pool = settings.database.lazy_pool().context("invalid database settings")?;
+        let pool = settings
+            .database
+            .lazy_pool()
+            .context("invalid database settings")?;
         let publisher = Publisher::connect(
             &settings.amqp.url,
             Topology::new(&settings.amqp.prefix),
             settings.amqp.confirm_timeout(),
         )
         .await
-        .with_context(|| format!("cannot connect to RabbitMQ at {}", redacted(&settings.amqp.url)))?;
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {}",
+                redacted(&settings.amqp.url)
+            )
+        })?;
         let intake = web::Data::new(Intake {
             verifier: Verifier::new(secret).with_window_ms(settings.intake.signature_window_ms),
             publisher: CoalescingPublisher::start(
@@ -49,7 +57,9 @@ impl Application {
             pool,
             portals: PortalCache::new(Duration::from_secs(settings.intake.portal_cache_secs)),
             public_base_url: settings.public_base_url.clone(),
-            limits: AppBodyLimits { max_events: settings.intake.max_events_per_request },
+            limits: AppBodyLimits {
+                max_events: settings.intake.max_events_per_request,
+            },
             body_limit_bytes: settings.server.body_limit_bytes,
             queue_unknown_portals: settings.intake.queue_unknown_portals,
             retry_after_secs: settings.amqp.retry_after_secs,
@@ -59,7 +69,8 @@ impl Application {
         let redirect_path = settings.oauth.redirect_path.clone();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let listener =
+            TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()

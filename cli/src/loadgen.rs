@@ -71,7 +71,10 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let target = format!("{}/webhooks/hubspot", args.url.trim_end_matches('/'));
     let signed_uri = format!(
         "{}/webhooks/hubspot",
-        args.public_base_url.as_deref().unwrap_or(&args.url).trim_end_matches('/')
+        args.public_base_url
+            .as_deref()
+            .unwrap_or(&args.url)
+            .trim_end_matches('/')
     );
     let shared = Arc::new(Shared {
         client,
@@ -97,7 +100,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
         let shared = shared.clone();
-        tasks.push(tokio::spawn(async move { worker(shared, measure_from, stop_at, per_task_interval).await }));
+        tasks.push(tokio::spawn(async move {
+            worker(shared, measure_from, stop_at, per_task_interval).await
+        }));
     }
     // Sample the api's memory while the load runs.
     while Instant::now() < stop_at {
@@ -167,8 +172,16 @@ struct Shared {
     next_event_id: AtomicI64,
 }
 
-async fn worker(shared: Arc<Shared>, measure_from: Instant, stop_at: Instant, interval: Option<Duration>) -> TaskStats {
-    let mut stats = TaskStats { latency_us: Histogram::new(3).ok(), ..TaskStats::default() };
+async fn worker(
+    shared: Arc<Shared>,
+    measure_from: Instant,
+    stop_at: Instant,
+    interval: Option<Duration>,
+) -> TaskStats {
+    let mut stats = TaskStats {
+        latency_us: Histogram::new(3).ok(),
+        ..TaskStats::default()
+    };
     let mut ticker = interval.map(|every| {
         let mut t = tokio::time::interval(every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -184,7 +197,13 @@ async fn worker(shared: Arc<Shared>, measure_from: Instant, stop_at: Instant, in
         }
         let body = batch_body(&shared);
         let timestamp = chrono::Utc::now().timestamp_millis().to_string();
-        let signature = v3_signature(shared.secret.expose_secret(), "POST", &shared.signed_uri, &body, &timestamp);
+        let signature = v3_signature(
+            shared.secret.expose_secret(),
+            "POST",
+            &shared.signed_uri,
+            &body,
+            &timestamp,
+        );
         let sent = Instant::now();
         let result = shared
             .client
@@ -207,9 +226,18 @@ async fn worker(shared: Arc<Shared>, measure_from: Instant, stop_at: Instant, in
                     let _ = h.record(elapsed.as_micros() as u64);
                 }
             }
-            Ok(response) => *stats.failures.entry(response.status().as_u16().to_string()).or_insert(0) += 1,
+            Ok(response) => {
+                *stats
+                    .failures
+                    .entry(response.status().as_u16().to_string())
+                    .or_insert(0) += 1
+            }
             Err(e) => {
-                let kind = if e.is_timeout() { "timeout" } else { "connection" };
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection"
+                };
                 *stats.failures.entry(kind.to_owned()).or_insert(0) += 1;
             }
         }
@@ -222,7 +250,9 @@ async fn worker(shared: Arc<Shared>, measure_from: Instant, stop_at: Instant, in
 /// it measures on the same cores.
 fn batch_body(shared: &Shared) -> Vec<u8> {
     use std::fmt::Write as _;
-    let first = shared.next_event_id.fetch_add(shared.batch as i64, Ordering::Relaxed);
+    let first = shared
+        .next_event_id
+        .fetch_add(shared.batch as i64, Ordering::Relaxed);
     let now = chrono::Utc::now().timestamp_millis();
     let mut body = String::with_capacity(shared.batch * 330 + 2);
     body.push('[');
@@ -244,8 +274,12 @@ fn batch_body(shared: &Shared) -> Vec<u8> {
 
 /// The process's user + system CPU time in seconds, from /proc (Linux clock ticks of 1/100 s).
 fn api_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("no process {pid}"))?;
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc stat format")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("no process {pid}"))?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("unexpected /proc stat format")?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -254,5 +288,11 @@ fn api_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 
 fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

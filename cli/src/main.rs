@@ -14,7 +14,11 @@ use ember_core::config::Settings;
 use ember_core::store;
 
 #[derive(Parser)]
-#[command(name = "ember", version, about = "Lead scoring for HubSpot: webhooks in, scores out")]
+#[command(
+    name = "ember",
+    version,
+    about = "Lead scoring for HubSpot: webhooks in, scores out"
+)]
 struct Cli {
     /// A settings file (TOML) layered over the defaults; EMBER_* variables override both.
     #[arg(long, global = true, value_name = "FILE")]
@@ -69,7 +73,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn load_settings(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
@@ -86,7 +93,9 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
                 migrate_database(&settings).await?;
             }
             let app = ember_api::Application::build(&settings).await?;
-            app.run_until_stopped().await.context("the api stopped with an error")
+            app.run_until_stopped()
+                .await
+                .context("the api stopped with an error")
         }
         Command::Migrate => {
             let settings = load_settings(config.as_ref())?;
@@ -95,8 +104,12 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
         Command::Sim(args) => hubspot_sim::run(args).await,
         Command::Loadgen(args) => loadgen::run(args).await,
         Command::Portal(args) => portal::run(&load_settings(config.as_ref())?, args).await,
-        Command::Worker(args) => ember_worker::cli::run_worker(&load_settings(config.as_ref())?, args).await,
-        Command::Dlq(args) => ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await,
+        Command::Worker(args) => {
+            ember_worker::cli::run_worker(&load_settings(config.as_ref())?, args).await
+        }
+        Command::Dlq(args) => {
+            ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await
+        }
         Command::Score(_) => unreachable!("handled without a runtime"),
     }
 }
@@ -107,7 +120,10 @@ async fn migrate_database(settings: &Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reach PostgreSQL at {target} (is it running?)"))?;
     let pool = settings.database.lazy_pool()?;
-    store::MIGRATOR.run(&pool).await.with_context(|| format!("migrations failed on {target}"))?;
+    store::MIGRATOR
+        .run(&pool)
+        .await
+        .with_context(|| format!("migrations failed on {target}"))?;
     tracing::info!(database = %target, "migrations applied");
     Ok(())
 }

@@ -61,9 +61,15 @@ pub struct OAuthSettings {
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self {
-            scopes: ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read", "crm.schemas.contacts.write"]
-                .map(String::from)
-                .to_vec(),
+            scopes: [
+                "oauth",
+                "crm.objects.contacts.read",
+                "crm.objects.contacts.write",
+                "crm.schemas.contacts.read",
+                "crm.schemas.contacts.write",
+            ]
+            .map(String::from)
+            .to_vec(),
             optional_scopes: Vec::new(),
             redirect_path: "/oauth/callback".into(),
             state_lifetime_secs: 600,
@@ -151,7 +157,11 @@ impl LimiterSettings {
         if !(0.0..0.5).contains(&self.safety_margin) {
             problems.push("limiter.safety_margin must be at least 0 and below 0.5".into());
         }
-        if self.public_burst == 0 || self.processes == 0 || self.window_ms < 1000 || self.redis_timeout_ms == 0 {
+        if self.public_burst == 0
+            || self.processes == 0
+            || self.window_ms < 1000
+            || self.redis_timeout_ms == 0
+        {
             problems.push(
                 "limiter.public_burst, limiter.processes and limiter.redis_timeout_ms must be positive, \
                  limiter.window_ms at least 1000"
@@ -210,12 +220,17 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
-        let env: config::Map<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("EMBER_")).collect();
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("EMBER_"))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("EMBER")
                 .prefix_separator("_")
@@ -241,7 +256,11 @@ impl Settings {
             &mut problems,
         );
         settings.validate(&mut problems);
-        if problems.is_empty() { Ok(settings) } else { Err(SettingsError(problems)) }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsError(problems))
+        }
     }
 
     fn validate(&self, problems: &mut Vec<String>) {
@@ -261,7 +280,11 @@ impl Settings {
             }
         }
         for (name, value, schemes) in [
-            ("database.url", &self.database.url, &["postgres", "postgresql"][..]),
+            (
+                "database.url",
+                &self.database.url,
+                &["postgres", "postgresql"][..],
+            ),
             ("amqp.url", &self.amqp.url, &["amqp", "amqps"][..]),
             ("redis.url", &self.redis.url, &["redis", "rediss"][..]),
         ] {
@@ -270,12 +293,19 @@ impl Settings {
                 _ => problems.push(format!("{name} must be a {} URL", schemes[0])),
             }
         }
-        for (name, prefix) in [("amqp.prefix", &self.amqp.prefix), ("redis.prefix", &self.redis.prefix)] {
+        for (name, prefix) in [
+            ("amqp.prefix", &self.amqp.prefix),
+            ("redis.prefix", &self.redis.prefix),
+        ] {
             let ok = !prefix.is_empty()
                 && prefix.len() <= 100
-                && prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
             if !ok {
-                problems.push(format!("{name} must be 1-100 characters of letters, digits, '.', '_' or '-'"));
+                problems.push(format!(
+                    "{name} must be 1-100 characters of letters, digits, '.', '_' or '-'"
+                ));
             }
         }
         if self.server.body_limit_bytes < 1024 {
@@ -287,14 +317,19 @@ impl Settings {
         if self.intake.signature_window_ms < 1000 {
             problems.push("intake.signature_window_ms must be at least 1000".into());
         }
-        if self.amqp.publish_in_flight == 0 || self.amqp.max_events_per_message < self.intake.max_events_per_request {
+        if self.amqp.publish_in_flight == 0
+            || self.amqp.max_events_per_message < self.intake.max_events_per_request
+        {
             problems.push(
                 "amqp.publish_in_flight must be positive and amqp.max_events_per_message at least \
                  intake.max_events_per_request"
                     .into(),
             );
         }
-        if self.amqp.confirm_timeout_ms == 0 || self.amqp.prefetch == 0 || self.database.max_connections == 0 {
+        if self.amqp.confirm_timeout_ms == 0
+            || self.amqp.prefetch == 0
+            || self.database.max_connections == 0
+        {
             problems.push("amqp.confirm_timeout_ms, amqp.prefetch and database.max_connections must be positive".into());
         }
         self.limiter.validate(problems);
@@ -305,7 +340,9 @@ impl Settings {
             problems.push("oauth.scopes must include \"oauth\"".into());
         }
         if self.oauth.state_lifetime_secs == 0 || self.oauth.session_lifetime_secs == 0 {
-            problems.push("oauth.state_lifetime_secs and oauth.session_lifetime_secs must be positive".into());
+            problems.push(
+                "oauth.state_lifetime_secs and oauth.session_lifetime_secs must be positive".into(),
+            );
         }
         if self.previous_encryption_keys().is_err() {
             problems.push("EMBER_PREVIOUS_ENCRYPTION_KEYS must be comma-separated base64 encodings of 32 bytes".into());
@@ -313,7 +350,9 @@ impl Settings {
         if let Some(key) = &self.encryption_key
             && decode_key(key).is_none()
         {
-            problems.push("EMBER_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes".into());
+            problems.push(
+                "EMBER_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes".into(),
+            );
         }
     }
 
@@ -341,14 +380,19 @@ impl Settings {
 
     /// Earlier token encryption keys (for rotation), possibly none.
     pub fn previous_encryption_keys(&self) -> Result<Vec<[u8; 32]>, SettingsError> {
-        let Some(keys) = &self.previous_encryption_keys else { return Ok(Vec::new()) };
+        let Some(keys) = &self.previous_encryption_keys else {
+            return Ok(Vec::new());
+        };
         keys.expose_secret()
             .split(',')
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(|k| {
                 decode_key(&SecretString::from(k.to_owned())).ok_or_else(|| {
-                    SettingsError(vec!["EMBER_PREVIOUS_ENCRYPTION_KEYS holds a key that is not base64 of 32 bytes".into()])
+                    SettingsError(vec![
+                        "EMBER_PREVIOUS_ENCRYPTION_KEYS holds a key that is not base64 of 32 bytes"
+                            .into(),
+                    ])
                 })
             })
             .collect()
@@ -366,7 +410,9 @@ impl Settings {
 }
 
 fn decode_key(key: &SecretString) -> Option<[u8; 32]> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(key.expose_secret().trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key.expose_secret().trim())
+        .ok()?;
     bytes.try_into().ok()
 }
 
@@ -380,7 +426,9 @@ fn secret_from(
     match (direct, file.filter(|f| !f.is_empty())) {
         (Some(secret), _) => Some(secret),
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(content) if !content.trim().is_empty() => Some(SecretString::from(content.trim().to_owned())),
+            Ok(content) if !content.trim().is_empty() => {
+                Some(SecretString::from(content.trim().to_owned()))
+            }
             Ok(_) => {
                 problems.push(format!("{variable}: file {path} is empty"));
                 None
@@ -399,7 +447,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -409,7 +460,12 @@ mod tests {
         assert_eq!(s.events_queue(), "ember.events");
         assert!(s.database.url.contains("127.0.0.1:5432"));
         assert!(s.hubspot.client_secret.is_none());
-        assert!(s.require_client_secret().unwrap_err().to_string().contains("EMBER_HUBSPOT__CLIENT_SECRET"));
+        assert!(
+            s.require_client_secret()
+                .unwrap_err()
+                .to_string()
+                .contains("EMBER_HUBSPOT__CLIENT_SECRET")
+        );
     }
 
     #[test]
@@ -423,7 +479,10 @@ mod tests {
                 ("EMBER_HUBSPOT__CLIENT_SECRET", "abc"),
                 ("EMBER_HUBSPOT__CLIENT_ID", "1234"),
                 ("EMBER_INTAKE__QUEUE_UNKNOWN_PORTALS", "true"),
-                ("EMBER_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                (
+                    "EMBER_ENCRYPTION_KEY",
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                ),
             ]),
         )
         .unwrap();
@@ -446,7 +505,10 @@ mod tests {
         )
         .unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(s.require_client_secret().unwrap().expose_secret(), "from-file");
+        assert_eq!(
+            s.require_client_secret().unwrap().expose_secret(),
+            "from-file"
+        );
     }
 
     #[test]
@@ -471,7 +533,11 @@ mod tests {
 
     #[test]
     fn secrets_do_not_appear_in_debug_output() {
-        let s = Settings::load_from(None, env(&[("EMBER_HUBSPOT__CLIENT_SECRET", "hunter2-very-secret")])).unwrap();
+        let s = Settings::load_from(
+            None,
+            env(&[("EMBER_HUBSPOT__CLIENT_SECRET", "hunter2-very-secret")]),
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("hunter2-very-secret"));
     }
 }

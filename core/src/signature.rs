@@ -88,7 +88,8 @@ pub fn v2_signature(secret: &str, method: &str, uri: &str, body: &[u8]) -> Strin
 
 /// v3: base64 HMAC-SHA256, keyed with the secret, of `method + decoded uri + body + timestamp`.
 pub fn v3_signature(secret: &str, method: &str, uri: &str, body: &[u8], timestamp: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(method.as_bytes());
     mac.update(decode_v3_uri(uri).as_bytes());
     mac.update(body);
@@ -162,13 +163,18 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("window_ms", &self.window_ms).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("window_ms", &self.window_ms)
+            .finish_non_exhaustive()
     }
 }
 
 impl Verifier {
     pub fn new(secret: SecretString) -> Self {
-        Self { secret, window_ms: DEFAULT_WINDOW_MS }
+        Self {
+            secret,
+            window_ms: DEFAULT_WINDOW_MS,
+        }
     }
 
     pub fn with_window_ms(mut self, window_ms: i64) -> Self {
@@ -186,19 +192,29 @@ impl Verifier {
         now_ms: i64,
     ) -> Result<VerifiedBody<'b>, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingHeader(headers::SIGNATURE_V3))?;
-        let timestamp = timestamp.ok_or(SignatureError::MissingHeader(headers::REQUEST_TIMESTAMP))?;
-        let sent_ms: i64 = timestamp
-            .parse()
-            .map_err(|_| SignatureError::MalformedHeader(headers::REQUEST_TIMESTAMP, "epoch milliseconds"))?;
+        let timestamp =
+            timestamp.ok_or(SignatureError::MissingHeader(headers::REQUEST_TIMESTAMP))?;
+        let sent_ms: i64 = timestamp.parse().map_err(|_| {
+            SignatureError::MalformedHeader(headers::REQUEST_TIMESTAMP, "epoch milliseconds")
+        })?;
         if signature.len() != 44 {
-            return Err(SignatureError::MalformedHeader(headers::SIGNATURE_V3, "44 characters of base64"));
+            return Err(SignatureError::MalformedHeader(
+                headers::SIGNATURE_V3,
+                "44 characters of base64",
+            ));
         }
         let age_ms = now_ms.saturating_sub(sent_ms);
         if age_ms > self.window_ms {
-            return Err(SignatureError::Stale { age_ms, window_ms: self.window_ms });
+            return Err(SignatureError::Stale {
+                age_ms,
+                window_ms: self.window_ms,
+            });
         }
         if -age_ms > self.window_ms {
-            return Err(SignatureError::FromTheFuture { ahead_ms: -age_ms, window_ms: self.window_ms });
+            return Err(SignatureError::FromTheFuture {
+                ahead_ms: -age_ms,
+                window_ms: self.window_ms,
+            });
         }
         let expected = v3_signature(
             self.secret.expose_secret(),
@@ -222,7 +238,12 @@ impl Verifier {
     ) -> Result<VerifiedBody<'b>, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingHeader(headers::SIGNATURE))?;
         check_hex_signature(signature)?;
-        let expected = v2_signature(self.secret.expose_secret(), request.method, request.uri, request.body);
+        let expected = v2_signature(
+            self.secret.expose_secret(),
+            request.method,
+            request.uri,
+            request.body,
+        );
         if constant_time_eq(&expected, &signature.to_ascii_lowercase()) {
             Ok(VerifiedBody(request.body))
         } else {
@@ -232,7 +253,11 @@ impl Verifier {
 
     /// v1: `signature` from `X-HubSpot-Signature`, version header `v1`. It has no replay
     /// protection, so the intake accepts it only where HubSpot sends nothing better.
-    pub fn verify_v1<'a>(&self, body: &'a [u8], signature: Option<&str>) -> Result<VerifiedBody<'a>, SignatureError> {
+    pub fn verify_v1<'a>(
+        &self,
+        body: &'a [u8],
+        signature: Option<&str>,
+    ) -> Result<VerifiedBody<'a>, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingHeader(headers::SIGNATURE))?;
         check_hex_signature(signature)?;
         let expected = v1_signature(self.secret.expose_secret(), body);
@@ -248,7 +273,10 @@ fn check_hex_signature(signature: &str) -> Result<(), SignatureError> {
     if signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(SignatureError::MalformedHeader(headers::SIGNATURE, "64 hexadecimal characters"))
+        Err(SignatureError::MalformedHeader(
+            headers::SIGNATURE,
+            "64 hexadecimal characters",
+        ))
     }
 }
 
@@ -258,9 +286,20 @@ mod tests {
 
     #[test]
     fn decodes_only_the_listed_escapes() {
-        assert_eq!(decode_v3_uri("https://h/x?a=%3A%2F%20%26"), "https://h/x?a=:/%20%26");
-        assert_eq!(decode_v3_uri("https://h/%28%29%2a"), "https://h/()%2a", "lowercase stays");
-        assert_eq!(decode_v3_uri("https://h/%252F"), "https://h/%252F", "single pass");
+        assert_eq!(
+            decode_v3_uri("https://h/x?a=%3A%2F%20%26"),
+            "https://h/x?a=:/%20%26"
+        );
+        assert_eq!(
+            decode_v3_uri("https://h/%28%29%2a"),
+            "https://h/()%2a",
+            "lowercase stays"
+        );
+        assert_eq!(
+            decode_v3_uri("https://h/%252F"),
+            "https://h/%252F",
+            "single pass"
+        );
         assert_eq!(decode_v3_uri("https://h/é%40"), "https://h/é@");
         assert_eq!(decode_v3_uri("https://h/%4"), "https://h/%4");
         assert_eq!(decode_v3_uri("%"), "%");
@@ -273,8 +312,15 @@ mod tests {
         let ts = "1700000000000";
         let sig = v3_signature(secret, "POST", "https://e/w", body, ts);
         let v = Verifier::new(SecretString::from(secret));
-        let req = SignedRequest { method: "POST", uri: "https://e/w", body };
-        assert!(v.verify_v3(req, Some(&sig), Some(ts), 1_700_000_000_000 + 300_000).is_ok());
+        let req = SignedRequest {
+            method: "POST",
+            uri: "https://e/w",
+            body,
+        };
+        assert!(
+            v.verify_v3(req, Some(&sig), Some(ts), 1_700_000_000_000 + 300_000)
+                .is_ok()
+        );
         assert!(matches!(
             v.verify_v3(req, Some(&sig), Some(ts), 1_700_000_000_000 + 300_001),
             Err(SignatureError::Stale { .. })

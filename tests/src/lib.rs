@@ -10,7 +10,7 @@ use anyhow::Context;
 use ember_core::config::Settings;
 use ember_core::domain::{EventBatch, PortalId};
 use ember_core::queue::Topology;
-use lapin::options::{BasicGetOptions, QueueDeleteOptions, ExchangeDeleteOptions};
+use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -42,7 +42,14 @@ fn tracing_subscriber_init(filter: &str) -> Result<(), ()> {
 
 /// A unique, short name for this test's resources.
 pub fn unique_name(kind: &str) -> String {
-    format!("{kind}_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"))
+    format!(
+        "{kind}_{}",
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
+    )
 }
 
 /// A fresh database with every migration applied; dropped with the guard.
@@ -56,15 +63,27 @@ impl TestDb {
     pub async fn new() -> anyhow::Result<Self> {
         init();
         let name = unique_name("ember_test");
-        let admin = PgPoolOptions::new().max_connections(1).connect(POSTGRES_ADMIN_URL).await.context(
-            "cannot reach PostgreSQL at 127.0.0.1:5432; start it with: \
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(POSTGRES_ADMIN_URL)
+            .await
+            .context(
+                "cannot reach PostgreSQL at 127.0.0.1:5432; start it with: \
              pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-        )?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await?;
+            )?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&admin)
+            .await?;
         admin.close().await;
         let url = format!("postgres://postgres@127.0.0.1:5432/{name}?sslmode=disable");
-        let pool = PgPoolOptions::new().max_connections(10).connect(&url).await?;
-        ember_core::store::MIGRATOR.run(&pool).await.context("migrations")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await?;
+        ember_core::store::MIGRATOR
+            .run(&pool)
+            .await
+            .context("migrations")?;
         Ok(Self { name, url, pool })
     }
 
@@ -82,10 +101,15 @@ impl Drop for TestDb {
         // The pool belongs to the test's runtime, which is blocked while we drop: do not await
         // it here. FORCE ends its connections.
         run_detached(async move {
-            let admin = PgPoolOptions::new().max_connections(1).connect(POSTGRES_ADMIN_URL).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-                .execute(&admin)
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(POSTGRES_ADMIN_URL)
                 .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await?;
             Ok(())
         });
     }
@@ -101,13 +125,18 @@ impl TestBroker {
     pub fn new() -> Self {
         init();
         let prefix = unique_name("t");
-        Self { topology: Topology::new(&prefix), prefix }
+        Self {
+            topology: Topology::new(&prefix),
+            prefix,
+        }
     }
 
     pub async fn connect(&self) -> anyhow::Result<Connection> {
-        Connection::connect(AMQP_URL, ConnectionProperties::default()).await.context(
-            "cannot reach RabbitMQ at 127.0.0.1:5672; start it with: rabbitmq-server -detached",
-        )
+        Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .context(
+                "cannot reach RabbitMQ at 127.0.0.1:5672; start it with: rabbitmq-server -detached",
+            )
     }
 
     /// Takes every message now on the events queue (acknowledging them), decoded.
@@ -120,8 +149,14 @@ impl TestBroker {
         let conn = self.connect().await?;
         let channel = conn.create_channel().await?;
         let mut batches = Vec::new();
-        while let Some(message) = channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await? {
-            batches.push(serde_json::from_slice(&message.delivery.data).context("message is an EventBatch")?);
+        while let Some(message) = channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await?
+        {
+            batches.push(
+                serde_json::from_slice(&message.delivery.data)
+                    .context("message is an EventBatch")?,
+            );
         }
         conn.close(200, "done".into()).await?;
         Ok(batches)
@@ -134,7 +169,10 @@ impl TestBroker {
         let q = channel
             .queue_declare(
                 queue.into(),
-                lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
                 lapin::types::FieldTable::default(),
             )
             .await?;
@@ -158,11 +196,19 @@ impl Drop for TestBroker {
             for queue in queues_with_prefix(&prefix) {
                 // Each deletion may fail with NOT_FOUND, which closes the channel: use a fresh one.
                 let channel = conn.create_channel().await?;
-                let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+                let _ = channel
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await;
             }
-            for exchange in [format!("{prefix}.events"), format!("{prefix}.dead"), format!("{prefix}.retry")] {
+            for exchange in [
+                format!("{prefix}.events"),
+                format!("{prefix}.dead"),
+                format!("{prefix}.retry"),
+            ] {
                 let channel = conn.create_channel().await?;
-                let _ = channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
             }
             drop(channel);
             let _ = conn.close(200, "cleanup".into()).await;
@@ -188,11 +234,23 @@ pub fn test_settings(db: &TestDb, broker: &TestBroker, secret: &str) -> anyhow::
         ("EMBER_REDIS__PREFIX".to_string(), broker.prefix.clone()),
         ("EMBER_SERVER__PORT".to_string(), "0".to_string()),
         // What HubSpot would call; the api listens elsewhere, as it would behind a proxy.
-        ("EMBER_PUBLIC_BASE_URL".to_string(), "http://ember.test".to_string()),
+        (
+            "EMBER_PUBLIC_BASE_URL".to_string(),
+            "http://ember.test".to_string(),
+        ),
         ("EMBER_SERVER__WORKERS".to_string(), "2".to_string()),
-        ("EMBER_HUBSPOT__CLIENT_SECRET".to_string(), secret.to_string()),
-        ("EMBER_INTAKE__PORTAL_CACHE_SECS".to_string(), "0".to_string()),
-        ("EMBER_AMQP__CONFIRM_TIMEOUT_MS".to_string(), "1500".to_string()),
+        (
+            "EMBER_HUBSPOT__CLIENT_SECRET".to_string(),
+            secret.to_string(),
+        ),
+        (
+            "EMBER_INTAKE__PORTAL_CACHE_SECS".to_string(),
+            "0".to_string(),
+        ),
+        (
+            "EMBER_AMQP__CONFIRM_TIMEOUT_MS".to_string(),
+            "1500".to_string(),
+        ),
     ];
     Ok(Settings::load_from(None, env)?)
 }
@@ -223,7 +281,16 @@ impl TestApi {
         let server = tokio::spawn(async move {
             let _ = app.run_until_stopped().await;
         });
-        Ok(Self { address, port, secret, settings, db, broker, client: reqwest::Client::new(), server })
+        Ok(Self {
+            address,
+            port,
+            secret,
+            settings,
+            db,
+            broker,
+            client: reqwest::Client::new(),
+            server,
+        })
     }
 
     pub async fn spawn() -> anyhow::Result<Self> {
@@ -231,10 +298,15 @@ impl TestApi {
     }
 
     /// Posts an app webhook body signed with v3 as HubSpot would, at `timestamp_ms`.
-    pub async fn post_app_webhook(&self, body: &str, timestamp_ms: i64) -> anyhow::Result<reqwest::Response> {
+    pub async fn post_app_webhook(
+        &self,
+        body: &str,
+        timestamp_ms: i64,
+    ) -> anyhow::Result<reqwest::Response> {
         let uri = format!("{}/webhooks/hubspot", self.settings.public_base_url);
         let ts = timestamp_ms.to_string();
-        let signature = ember_core::signature::v3_signature(&self.secret, "POST", &uri, body.as_bytes(), &ts);
+        let signature =
+            ember_core::signature::v3_signature(&self.secret, "POST", &uri, body.as_bytes(), &ts);
         Ok(self
             .client
             .post(format!("{}/webhooks/hubspot", self.address))
@@ -256,7 +328,10 @@ impl Drop for TestApi {
 /// Runs cleanup on its own thread and runtime, so it works from `Drop` in async tests.
 fn run_detached(cleanup: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static) {
     let handle = std::thread::spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => {
                 if let Err(e) = rt.block_on(cleanup) {
                     eprintln!("test cleanup failed: {e:#}");
@@ -269,7 +344,12 @@ fn run_detached(cleanup: impl std::future::Future<Output = anyhow::Result<()>> +
 }
 
 /// HubSpot-shaped property-change events for one portal, `count` of them, unique ids.
-pub fn property_change_events(portal: i64, first_event_id: i64, count: usize, occurred_at_ms: i64) -> serde_json::Value {
+pub fn property_change_events(
+    portal: i64,
+    first_event_id: i64,
+    count: usize,
+    occurred_at_ms: i64,
+) -> serde_json::Value {
     let events: Vec<_> = (0..count as i64)
         .map(|i| {
             serde_json::json!({
@@ -307,7 +387,9 @@ impl CutProxy {
         let target = target.to_owned();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut cut = rx.clone();
                 if *cut.borrow() {
                     drop(inbound);
@@ -315,7 +397,9 @@ impl CutProxy {
                 }
                 let target = target.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.wait_for(|is_cut| *is_cut) => {}
@@ -323,7 +407,11 @@ impl CutProxy {
                 });
             }
         });
-        Ok(Self { port, cut: std::sync::Arc::new(tx), task })
+        Ok(Self {
+            port,
+            cut: std::sync::Arc::new(tx),
+            task,
+        })
     }
 
     /// Drops every open connection and refuses new ones until [`CutProxy::restore`].
@@ -354,8 +442,8 @@ pub mod worker {
     use chrono::{DateTime, Utc};
     use ember_core::config::Settings;
     use ember_core::domain::{
-        AppEvent, BATCH_FORMAT_VERSION, EventBatch, EventId, EventSource, Merge, ObjectId, PortalId, PropertyChange,
-        PropertyName, QueuedEvent, SubscriptionId, SubscriptionType,
+        AppEvent, BATCH_FORMAT_VERSION, EventBatch, EventId, EventSource, Merge, ObjectId,
+        PortalId, PropertyChange, PropertyName, QueuedEvent, SubscriptionId, SubscriptionType,
     };
     use ember_core::queue::Publisher;
     use ember_worker::{Worker, WorkerOptions};
@@ -367,7 +455,13 @@ pub mod worker {
     }
 
     /// An app webhook contact event of `kind` (`contact.creation`, `contact.deletion`...).
-    pub fn contact_event(portal: i64, contact: i64, kind: &str, event_id: i64, occurred_ms: i64) -> QueuedEvent {
+    pub fn contact_event(
+        portal: i64,
+        contact: i64,
+        kind: &str,
+        event_id: i64,
+        occurred_ms: i64,
+    ) -> QueuedEvent {
         QueuedEvent::App(AppEvent {
             event_id: EventId::new(event_id).expect("valid test value"),
             subscription_id: SubscriptionId::new(2001).expect("valid test value"),
@@ -388,8 +482,21 @@ pub mod worker {
     }
 
     /// A `contact.propertyChange` event.
-    pub fn property_event(portal: i64, contact: i64, name: &str, value: &str, event_id: i64, occurred_ms: i64) -> QueuedEvent {
-        let mut e = contact_event(portal, contact, "contact.propertyChange", event_id, occurred_ms);
+    pub fn property_event(
+        portal: i64,
+        contact: i64,
+        name: &str,
+        value: &str,
+        event_id: i64,
+        occurred_ms: i64,
+    ) -> QueuedEvent {
+        let mut e = contact_event(
+            portal,
+            contact,
+            "contact.propertyChange",
+            event_id,
+            occurred_ms,
+        );
         if let QueuedEvent::App(a) = &mut e {
             a.property = Some(PropertyChange {
                 name: PropertyName::parse(name).expect("valid test value"),
@@ -400,12 +507,28 @@ pub mod worker {
     }
 
     /// A `contact.merge` event: `merged` into `primary`, creating `new_id` (if given).
-    pub fn merge_event(portal: i64, primary: i64, merged: &[i64], new_id: Option<i64>, event_id: i64, occurred_ms: i64) -> QueuedEvent {
-        let mut e = contact_event(portal, new_id.unwrap_or(primary), "contact.merge", event_id, occurred_ms);
+    pub fn merge_event(
+        portal: i64,
+        primary: i64,
+        merged: &[i64],
+        new_id: Option<i64>,
+        event_id: i64,
+        occurred_ms: i64,
+    ) -> QueuedEvent {
+        let mut e = contact_event(
+            portal,
+            new_id.unwrap_or(primary),
+            "contact.merge",
+            event_id,
+            occurred_ms,
+        );
         if let QueuedEvent::App(a) = &mut e {
             a.merge = Some(Merge {
                 primary_object_id: ObjectId::new(primary).expect("valid test value"),
-                merged_object_ids: merged.iter().filter_map(|m| ObjectId::new(*m).ok()).collect(),
+                merged_object_ids: merged
+                    .iter()
+                    .filter_map(|m| ObjectId::new(*m).ok())
+                    .collect(),
                 new_object_id: new_id.and_then(|n| ObjectId::new(n).ok()),
                 number_of_properties_moved: None,
             });
@@ -439,15 +562,23 @@ pub mod worker {
     pub async fn publish(publisher: &Publisher, batches: &[EventBatch]) -> anyhow::Result<()> {
         for b in batches {
             let body = serde_json::to_vec(b)?;
-            publisher.publish(&ember_core::queue::routing_key(b.portal_id), &body).await?;
+            publisher
+                .publish(&ember_core::queue::routing_key(b.portal_id), &body)
+                .await?;
         }
         Ok(())
     }
 
     /// Publishes raw bytes (poison messages).
-    pub async fn publish_raw(publisher: &Publisher, portal: i64, body: &[u8]) -> anyhow::Result<()> {
+    pub async fn publish_raw(
+        publisher: &Publisher,
+        portal: i64,
+        body: &[u8],
+    ) -> anyhow::Result<()> {
         let portal = PortalId::new(portal)?;
-        publisher.publish(&ember_core::queue::routing_key(portal), body).await?;
+        publisher
+            .publish(&ember_core::queue::routing_key(portal), body)
+            .await?;
         Ok(())
     }
 
@@ -476,7 +607,11 @@ pub mod worker {
             let task = tokio::spawn(worker.run_until(async move {
                 let _ = rx.await;
             }));
-            Ok(Self { stop: Some(tx), task: Some(task), id })
+            Ok(Self {
+                stop: Some(tx),
+                task: Some(task),
+                id,
+            })
         }
 
         /// Stops gracefully and returns the worker's result.
@@ -528,7 +663,11 @@ pub mod worker {
     }
 
     /// Stores `model` as version 1 of the portal and activates it.
-    pub async fn use_model(pool: &sqlx::PgPool, portal: i64, model: &ember_core::scoring::Model) -> anyhow::Result<()> {
+    pub async fn use_model(
+        pool: &sqlx::PgPool,
+        portal: i64,
+        model: &ember_core::scoring::Model,
+    ) -> anyhow::Result<()> {
         let p = PortalId::new(portal)?;
         ember_core::store::models::insert(pool, p, 1, model, "test").await?;
         ember_core::store::models::activate(pool, p, 1).await?;
@@ -542,7 +681,8 @@ pub mod worker {
         model: &ember_core::scoring::Model,
         events: &[QueuedEvent],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<std::collections::BTreeMap<i64, std::collections::BTreeMap<String, String>>> {
+    ) -> anyhow::Result<std::collections::BTreeMap<i64, std::collections::BTreeMap<String, String>>>
+    {
         use ember_core::scoring::{EngagementSignal, Ledger, SignalKind, Snapshot};
         use std::collections::BTreeMap;
         let compiled = model.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -550,7 +690,9 @@ pub mod worker {
         let mut ledgers: BTreeMap<i64, Ledger> = BTreeMap::new();
         for e in events {
             let QueuedEvent::App(a) = e else { continue };
-            let (Some(p), Some(contact)) = (a.property.as_ref(), a.object_id) else { continue };
+            let (Some(p), Some(contact)) = (a.property.as_ref(), a.object_id) else {
+                continue;
+            };
             let key = (a.occurred_at.timestamp_millis(), p.value.clone());
             let slot = latest
                 .entry(contact.get())
@@ -561,7 +703,10 @@ pub mod worker {
                 *slot = key;
             }
             let signal = EngagementSignal {
-                kind: SignalKind::PropertyChange { property: p.name.as_str().to_owned(), value: p.value.clone() },
+                kind: SignalKind::PropertyChange {
+                    property: p.name.as_str().to_owned(),
+                    value: p.value.clone(),
+                },
                 occurred_at: a.occurred_at,
             };
             let ledger = ledgers.entry(contact.get()).or_default();
@@ -574,14 +719,24 @@ pub mod worker {
             .map(|(contact, props)| {
                 let snapshot: Snapshot = props.into_iter().map(|(k, (_, v))| (k, v)).collect();
                 let ledger = ledgers.remove(&contact).unwrap_or_default();
-                (contact, compiled.score(&snapshot, &ledger, now).hubspot_values(&compiled))
+                (
+                    contact,
+                    compiled
+                        .score(&snapshot, &ledger, now)
+                        .hubspot_values(&compiled),
+                )
             })
             .collect())
     }
 
     /// Number of dedupe keys recorded for a portal.
     pub async fn processed_count(pool: &sqlx::PgPool, portal: i64) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE portal_id = $1").bind(portal).fetch_one(pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE portal_id = $1")
+                .bind(portal)
+                .fetch_one(pool)
+                .await?,
+        )
     }
 }
 

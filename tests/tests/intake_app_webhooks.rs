@@ -13,7 +13,10 @@ fn now_ms() -> i64 {
 
 async fn error_body(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
-    (status, response.json().await.expect("error bodies are JSON"))
+    (
+        status,
+        response.json().await.expect("error bodies are JSON"),
+    )
 }
 
 #[tokio::test]
@@ -61,11 +64,25 @@ async fn a_good_request_puts_exactly_its_events_on_the_queue() {
     assert_eq!(events[0].change_flag.as_deref(), Some("CREATED"));
     assert_eq!(events[0].source_id.as_deref(), Some("userId:76023669"));
     let change = events[1].property.as_ref().unwrap();
-    assert_eq!((change.name.as_str(), change.value.as_str()), ("jobtitle", "CTO"));
+    assert_eq!(
+        (change.name.as_str(), change.value.as_str()),
+        ("jobtitle", "CTO")
+    );
     assert_eq!(events[1].occurred_at.timestamp_millis(), 1_752_613_920_733);
     let merge = events[2].merge.as_ref().unwrap();
-    assert_eq!(merge.merged_object_ids.iter().map(|i| i.get()).collect::<Vec<_>>(), vec![8, 9]);
-    assert_eq!(events[3].subscription_type.as_str(), "object.somethingNew", "unknown types are kept");
+    assert_eq!(
+        merge
+            .merged_object_ids
+            .iter()
+            .map(|i| i.get())
+            .collect::<Vec<_>>(),
+        vec![8, 9]
+    );
+    assert_eq!(
+        events[3].subscription_type.as_str(),
+        "object.somethingNew",
+        "unknown types are kept"
+    );
 }
 
 #[tokio::test]
@@ -73,29 +90,64 @@ async fn events_of_several_portals_become_one_message_each_and_unknown_portals_a
     let app = TestApi::spawn().await.unwrap();
     app.db.add_portal(1).await.unwrap();
     app.db.add_portal(2).await.unwrap();
-    let mut events = property_change_events(1, 100, 3, now_ms()).as_array().unwrap().clone();
-    events.extend(property_change_events(2, 200, 2, now_ms()).as_array().unwrap().clone());
-    events.extend(property_change_events(3, 300, 4, now_ms()).as_array().unwrap().clone());
-    let response = app.post_app_webhook(&Value::Array(events).to_string(), now_ms()).await.unwrap();
+    let mut events = property_change_events(1, 100, 3, now_ms())
+        .as_array()
+        .unwrap()
+        .clone();
+    events.extend(
+        property_change_events(2, 200, 2, now_ms())
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    events.extend(
+        property_change_events(3, 300, 4, now_ms())
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    let response = app
+        .post_app_webhook(&Value::Array(events).to_string(), now_ms())
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let outcome: Value = response.json().await.unwrap();
     assert_eq!(outcome, json!({"accepted": 5, "dropped_unknown_portal": 4}));
 
     let mut batches = app.broker.drain_events().await.unwrap();
     batches.sort_by_key(|b| b.portal_id);
-    let summary: Vec<_> = batches.iter().map(|b| (b.portal_id.get(), b.events.len())).collect();
+    let summary: Vec<_> = batches
+        .iter()
+        .map(|b| (b.portal_id.get(), b.events.len()))
+        .collect();
     assert_eq!(summary, vec![(1, 3), (2, 2)]);
 
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("ember_intake_events_total"), "{metrics}");
-    assert!(metrics.contains("outcome=\"dropped_unknown_portal\""), "{metrics}");
-    assert!(metrics.contains("ember_intake_publish_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("outcome=\"dropped_unknown_portal\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ember_intake_publish_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains("ember_http_requests_total"), "{metrics}");
 }
 
 #[tokio::test]
 async fn unknown_portals_are_queued_when_configured() {
-    let app = TestApi::spawn_with(|s| s.intake.queue_unknown_portals = true).await.unwrap();
+    let app = TestApi::spawn_with(|s| s.intake.queue_unknown_portals = true)
+        .await
+        .unwrap();
     let body = property_change_events(999, 1, 2, now_ms()).to_string();
     let response = app.post_app_webhook(&body, now_ms()).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -116,13 +168,18 @@ struct Case {
 
 #[tokio::test]
 async fn every_bad_request_gets_its_status_and_reason_and_queues_nothing() {
-    let app = TestApi::spawn_with(|s| s.server.body_limit_bytes = 64 * 1024).await.unwrap();
+    let app = TestApi::spawn_with(|s| s.server.body_limit_bytes = 64 * 1024)
+        .await
+        .unwrap();
     app.db.add_portal(62515).await.unwrap();
     let uri = format!("{}/webhooks/hubspot", app.settings.public_base_url);
     let good = property_change_events(62515, 1, 2, now_ms()).to_string();
     let sign = |method: &str, uri: &str, body: &str, ts: i64| {
         vec![
-            ("x-hubspot-signature-v3", v3_signature(&app.secret, method, uri, body.as_bytes(), &ts.to_string())),
+            (
+                "x-hubspot-signature-v3",
+                v3_signature(&app.secret, method, uri, body.as_bytes(), &ts.to_string()),
+            ),
             ("x-hubspot-request-timestamp", ts.to_string()),
         ]
     };
@@ -130,42 +187,168 @@ async fn every_bad_request_gets_its_status_and_reason_and_queues_nothing() {
     let signed = |body: String| (sign("POST", &uri, &body, now), body);
 
     let mut cases = Vec::new();
-    let mut case = |name, (headers, body): (Vec<(&'static str, String)>, String), status, code, message_contains| {
-        cases.push(Case { name, body, headers, status, code, message_contains })
+    let mut case = |name,
+                    (headers, body): (Vec<(&'static str, String)>, String),
+                    status,
+                    code,
+                    message_contains| {
+        cases.push(Case {
+            name,
+            body,
+            headers,
+            status,
+            code,
+            message_contains,
+        })
     };
-    case("missing signature", (vec![("x-hubspot-request-timestamp", now.to_string())], good.clone()), 401,
-        "invalid_signature", "x-hubspot-signature-v3 is missing");
-    case("missing timestamp", (vec![sign("POST", &uri, &good, now).remove(0)], good.clone()), 401,
-        "invalid_signature", "x-hubspot-request-timestamp is missing");
-    case("malformed timestamp", (vec![("x-hubspot-signature-v3", "A".repeat(44)), ("x-hubspot-request-timestamp", "yesterday".into())], good.clone()),
-        401, "invalid_signature", "epoch milliseconds");
-    case("malformed signature", (vec![("x-hubspot-signature-v3", "abc".into()), ("x-hubspot-request-timestamp", now.to_string())], good.clone()),
-        401, "invalid_signature", "44 characters");
-    case("stale timestamp", (sign("POST", &uri, &good, now - 6 * 60_000), good.clone()), 401, "invalid_signature", "old");
-    case("future timestamp", (sign("POST", &uri, &good, now + 6 * 60_000), good.clone()), 401, "invalid_signature", "future");
-    case("wrong secret", ({
-        let ts = now.to_string();
-        vec![("x-hubspot-signature-v3", v3_signature("another-secret", "POST", &uri, good.as_bytes(), &ts)),
-             ("x-hubspot-request-timestamp", ts)]
-    }, good.clone()), 401, "invalid_signature", "does not match");
-    case("tampered body", (sign("POST", &uri, &good, now), good.replace("lead", "customer")), 401,
-        "invalid_signature", "does not match");
-    case("wrong method signed", (sign("PUT", &uri, &good, now), good.clone()), 401, "invalid_signature", "does not match");
-    case("wrong URI signed", (sign("POST", &format!("{uri}/other"), &good, now), good.clone()), 401,
-        "invalid_signature", "does not match");
-    case("path-only URI signed", (sign("POST", "/webhooks/hubspot", &good, now), good.clone()), 401,
-        "invalid_signature", "does not match");
-    case("malformed JSON", signed("[{\"eventId\":".into()), 400, "malformed_json", "not valid JSON");
-    case("not an array", signed("{\"eventId\":1}".into()), 400, "not_an_array", "JSON array");
+    case(
+        "missing signature",
+        (
+            vec![("x-hubspot-request-timestamp", now.to_string())],
+            good.clone(),
+        ),
+        401,
+        "invalid_signature",
+        "x-hubspot-signature-v3 is missing",
+    );
+    case(
+        "missing timestamp",
+        (vec![sign("POST", &uri, &good, now).remove(0)], good.clone()),
+        401,
+        "invalid_signature",
+        "x-hubspot-request-timestamp is missing",
+    );
+    case(
+        "malformed timestamp",
+        (
+            vec![
+                ("x-hubspot-signature-v3", "A".repeat(44)),
+                ("x-hubspot-request-timestamp", "yesterday".into()),
+            ],
+            good.clone(),
+        ),
+        401,
+        "invalid_signature",
+        "epoch milliseconds",
+    );
+    case(
+        "malformed signature",
+        (
+            vec![
+                ("x-hubspot-signature-v3", "abc".into()),
+                ("x-hubspot-request-timestamp", now.to_string()),
+            ],
+            good.clone(),
+        ),
+        401,
+        "invalid_signature",
+        "44 characters",
+    );
+    case(
+        "stale timestamp",
+        (sign("POST", &uri, &good, now - 6 * 60_000), good.clone()),
+        401,
+        "invalid_signature",
+        "old",
+    );
+    case(
+        "future timestamp",
+        (sign("POST", &uri, &good, now + 6 * 60_000), good.clone()),
+        401,
+        "invalid_signature",
+        "future",
+    );
+    case(
+        "wrong secret",
+        (
+            {
+                let ts = now.to_string();
+                vec![
+                    (
+                        "x-hubspot-signature-v3",
+                        v3_signature("another-secret", "POST", &uri, good.as_bytes(), &ts),
+                    ),
+                    ("x-hubspot-request-timestamp", ts),
+                ]
+            },
+            good.clone(),
+        ),
+        401,
+        "invalid_signature",
+        "does not match",
+    );
+    case(
+        "tampered body",
+        (
+            sign("POST", &uri, &good, now),
+            good.replace("lead", "customer"),
+        ),
+        401,
+        "invalid_signature",
+        "does not match",
+    );
+    case(
+        "wrong method signed",
+        (sign("PUT", &uri, &good, now), good.clone()),
+        401,
+        "invalid_signature",
+        "does not match",
+    );
+    case(
+        "wrong URI signed",
+        (
+            sign("POST", &format!("{uri}/other"), &good, now),
+            good.clone(),
+        ),
+        401,
+        "invalid_signature",
+        "does not match",
+    );
+    case(
+        "path-only URI signed",
+        (sign("POST", "/webhooks/hubspot", &good, now), good.clone()),
+        401,
+        "invalid_signature",
+        "does not match",
+    );
+    case(
+        "malformed JSON",
+        signed("[{\"eventId\":".into()),
+        400,
+        "malformed_json",
+        "not valid JSON",
+    );
+    case(
+        "not an array",
+        signed("{\"eventId\":1}".into()),
+        400,
+        "not_an_array",
+        "JSON array",
+    );
     case("wrong types", signed(json!([{"eventId":1,"subscriptionId":2,"portalId":62515,"occurredAt":1,"subscriptionType":"contact.creation","objectId":3},
         {"eventId":true,"subscriptionId":2,"portalId":"x","occurredAt":"soon","subscriptionType":"contact.creation","objectId":3}]).to_string()),
         400, "invalid_field", "event[1].eventId: expected an integer");
-    case("over 100 events", signed(property_change_events(62515, 1, 101, now).to_string()), 400, "too_many_events", "101 events");
-    case("oversize body", signed(format!("[{}]", " ".repeat(70 * 1024))), 413, "payload_too_large", "exceeds");
+    case(
+        "over 100 events",
+        signed(property_change_events(62515, 1, 101, now).to_string()),
+        400,
+        "too_many_events",
+        "101 events",
+    );
+    case(
+        "oversize body",
+        signed(format!("[{}]", " ".repeat(70 * 1024))),
+        413,
+        "payload_too_large",
+        "exceeds",
+    );
 
     let cases_len = cases.len();
     for c in cases {
-        let mut request = app.client.post(format!("{}/webhooks/hubspot", app.address)).body(c.body.clone());
+        let mut request = app
+            .client
+            .post(format!("{}/webhooks/hubspot", app.address))
+            .body(c.body.clone());
         for (name, value) in &c.headers {
             request = request.header(*name, value);
         }
@@ -173,21 +356,53 @@ async fn every_bad_request_gets_its_status_and_reason_and_queues_nothing() {
         assert_eq!(status, c.status, "{}: {body}", c.name);
         assert_eq!(body["code"], c.code, "{}: {body}", c.name);
         let message = body["message"].as_str().unwrap();
-        assert!(message.contains(c.message_contains), "{}: {message:?} lacks {:?}", c.name, c.message_contains);
+        assert!(
+            message.contains(c.message_contains),
+            "{}: {message:?} lacks {:?}",
+            c.name,
+            c.message_contains
+        );
         assert!(!message.contains(&app.secret), "{}: secret leaked", c.name);
     }
     assert!(cases_len >= 16);
-    assert_eq!(app.broker.depth(&app.broker.topology.events_queue()).await.unwrap(), 0, "nothing was queued");
+    assert_eq!(
+        app.broker
+            .depth(&app.broker.topology.events_queue())
+            .await
+            .unwrap(),
+        0,
+        "nothing was queued"
+    );
 
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
-    for reason in ["timestamp_stale", "timestamp_future", "signature_mismatch", "malformed_json", "too_many_events", "body_too_large"] {
-        assert!(metrics.contains(&format!("reason=\"{reason}\"")), "metrics lack {reason}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for reason in [
+        "timestamp_stale",
+        "timestamp_future",
+        "signature_mismatch",
+        "malformed_json",
+        "too_many_events",
+        "body_too_large",
+    ] {
+        assert!(
+            metrics.contains(&format!("reason=\"{reason}\"")),
+            "metrics lack {reason}"
+        );
     }
 }
 
 #[tokio::test]
 async fn signatures_are_checked_against_the_public_url_behind_a_proxy() {
-    let app = TestApi::spawn_with(|s| s.public_base_url = "https://hooks.example.com/ember".into()).await.unwrap();
+    let app = TestApi::spawn_with(|s| s.public_base_url = "https://hooks.example.com/ember".into())
+        .await
+        .unwrap();
     app.db.add_portal(62515).await.unwrap();
     let body = property_change_events(62515, 1, 1, now_ms()).to_string();
     // The proxy strips `/ember`; HubSpot signed the public URL with an encoded query value.
@@ -205,7 +420,11 @@ async fn signatures_are_checked_against_the_public_url_behind_a_proxy() {
     };
     assert_eq!(send(public).await.unwrap().status().as_u16(), 200);
     let local = format!("{}{path}", app.address);
-    assert_eq!(send(local).await.unwrap().status().as_u16(), 401, "the local URL is not what HubSpot signed");
+    assert_eq!(
+        send(local).await.unwrap().status().as_u16(),
+        401,
+        "the local URL is not what HubSpot signed"
+    );
     assert_eq!(app.broker.drain_events().await.unwrap().len(), 1);
 }
 
@@ -233,7 +452,10 @@ async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
     .await
     .unwrap();
     let control = sim.control();
-    let portal = control.create_portal(PortalSpec { contacts: 40, ..PortalSpec::default() });
+    let portal = control.create_portal(PortalSpec {
+        contacts: 40,
+        ..PortalSpec::default()
+    });
     control.install(portal.id).unwrap();
     app.db.add_portal(portal.id as i64).await.unwrap();
     let summary = control.generate_traffic(portal.id, 300, TrafficOptions::default());
@@ -242,12 +464,26 @@ async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
     let expected = summary.webhook_events;
     let delivered = control
         .wait_for_deliveries(Duration::from_secs(20), |d| {
-            d.iter().filter(|a| a.status == Some(200)).map(|a| a.event_ids.len()).sum::<usize>() >= expected
+            d.iter()
+                .filter(|a| a.status == Some(200))
+                .map(|a| a.event_ids.len())
+                .sum::<usize>()
+                >= expected
         })
         .await;
     let attempts = control.deliveries();
-    assert!(delivered, "statuses: {:?}", attempts.iter().map(|a| (a.status, a.error.clone())).collect::<Vec<_>>());
-    assert!(attempts.iter().all(|a| a.status == Some(200)), "every signed delivery verified on the first try");
+    assert!(
+        delivered,
+        "statuses: {:?}",
+        attempts
+            .iter()
+            .map(|a| (a.status, a.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        attempts.iter().all(|a| a.status == Some(200)),
+        "every signed delivery verified on the first try"
+    );
 
     let batches = app.broker.drain_events().await.unwrap();
     let queued: usize = batches.iter().map(|b| b.events.len()).sum();
@@ -261,7 +497,10 @@ async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
         })
         .collect();
     ids.sort();
-    let mut sent: Vec<i64> = attempts.iter().flat_map(|a| a.event_ids.iter().map(|&i| i as i64)).collect();
+    let mut sent: Vec<i64> = attempts
+        .iter()
+        .flat_map(|a| a.event_ids.iter().map(|&i| i as i64))
+        .collect();
     sent.sort();
     assert_eq!(ids, sent);
     sim.shutdown().await;
@@ -269,12 +508,20 @@ async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
 
 #[tokio::test]
 async fn concurrent_requests_of_a_portal_share_messages_and_every_event_arrives_once() {
-    let app = TestApi::spawn_with(|s| s.amqp.publish_in_flight = 1).await.unwrap();
+    let app = TestApi::spawn_with(|s| s.amqp.publish_in_flight = 1)
+        .await
+        .unwrap();
     app.db.add_portal(5).await.unwrap();
     let requests = (0..50).map(|i| {
         let body = property_change_events(5, 10_000 + i, 1, now_ms()).to_string();
         let app = &app;
-        async move { app.post_app_webhook(&body, now_ms()).await.unwrap().status().as_u16() }
+        async move {
+            app.post_app_webhook(&body, now_ms())
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     });
     let statuses = futures_util::future::join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -290,5 +537,9 @@ async fn concurrent_requests_of_a_portal_share_messages_and_every_event_arrives_
         .collect();
     ids.sort();
     assert_eq!(ids, (10_000..10_050).collect::<Vec<_>>());
-    assert!(batches.len() < 50, "concurrent requests were coalesced into {} messages", batches.len());
+    assert!(
+        batches.len() < 50,
+        "concurrent requests were coalesced into {} messages",
+        batches.len()
+    );
 }

@@ -26,7 +26,12 @@ async fn a_v2_signed_workflow_call_is_normalized_and_queued() {
     let body = json!({"hs_object_id": 101, "numemployees": 250, "hs_is_student": "true",
         "occurredAt": 1_700_000_000_000_i64, "jobtitle": "VP Sales"})
     .to_string();
-    let signature = v2_signature(&app.secret, "POST", &format!("{}{path}", app.settings.public_base_url), body.as_bytes());
+    let signature = v2_signature(
+        &app.secret,
+        "POST",
+        &format!("{}{path}", app.settings.public_base_url),
+        body.as_bytes(),
+    );
     let response = app
         .client
         .post(format!("{}{path}", app.address))
@@ -44,7 +49,10 @@ async fn a_v2_signed_workflow_call_is_normalized_and_queued() {
     assert_eq!(event.workflow_id.get(), 777);
     assert_eq!(event.object_id.get(), 101);
     assert_eq!(event.event_name.as_deref(), Some("pricing_page_view"));
-    assert_eq!(event.occurred_at.unwrap().timestamp_millis(), 1_700_000_000_000);
+    assert_eq!(
+        event.occurred_at.unwrap().timestamp_millis(),
+        1_700_000_000_000
+    );
     assert_eq!(
         event.properties,
         BTreeMap::from([
@@ -59,41 +67,130 @@ async fn a_v2_signed_workflow_call_is_normalized_and_queued() {
 async fn a_portal_secret_authenticates_and_bad_credentials_do_not() {
     let app = TestApi::spawn().await.unwrap();
     let portal = app.db.add_portal(62515).await.unwrap();
-    ember_core::store::portals::set_webhook_secret(&app.db.pool, portal, "portal-secret-1").await.unwrap();
+    ember_core::store::portals::set_webhook_secret(&app.db.pool, portal, "portal-secret-1")
+        .await
+        .unwrap();
     let url = format!("{}/webhooks/workflow/62515?workflowId=9", app.address);
     let body = json!({"vid": "55", "event": "webinar_attended"}).to_string();
 
-    let by_header = app.client.post(&url).header("x-ember-webhook-secret", "portal-secret-1").body(body.clone());
+    let by_header = app
+        .client
+        .post(&url)
+        .header("x-ember-webhook-secret", "portal-secret-1")
+        .body(body.clone());
     assert_eq!(by_header.send().await.unwrap().status().as_u16(), 200);
-    let by_query = app.client.post(format!("{url}&ember_secret=portal-secret-1")).body(body.clone());
+    let by_query = app
+        .client
+        .post(format!("{url}&ember_secret=portal-secret-1"))
+        .body(body.clone());
     assert_eq!(by_query.send().await.unwrap().status().as_u16(), 200);
 
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("wrong secret", app.client.post(&url).header("x-ember-webhook-secret", "nope").body(body.clone()), 401, "does not match"),
-        ("no credentials", app.client.post(&url).body(body.clone()), 401, "no credentials"),
-        ("bad v2 signature", app.client.post(&url).header("x-hubspot-signature", "0".repeat(64)).body(body.clone()), 401, "does not match"),
-        ("v1 version", app.client.post(&url).header("x-hubspot-signature", "0".repeat(64))
-            .header("x-hubspot-signature-version", "v1").body(body.clone()), 401, "not accepted"),
-        ("bad portal id", app.client.post(format!("{}/webhooks/workflow/abc", app.address))
-            .header("x-ember-webhook-secret", "portal-secret-1").body(body.clone()), 400, "portal id"),
-        ("unknown portal", app.client.post(format!("{}/webhooks/workflow/4242?workflowId=9", app.address))
-            .header("x-hubspot-signature", v2_signature(&app.secret, "POST",
-                &format!("{}/webhooks/workflow/4242?workflowId=9", app.settings.public_base_url), body.as_bytes()))
-            .body(body.clone()), 404, "has not installed"),
-        ("wrong types", app.client.post(&url).header("x-ember-webhook-secret", "portal-secret-1")
-            .body(json!({"vid": "x", "occurredAt": "later", "nested": {"a": 1}}).to_string()), 400, "vid: expected an integer"),
-        ("not an object", app.client.post(&url).header("x-ember-webhook-secret", "portal-secret-1").body("[1]"), 400, "JSON object"),
+        (
+            "wrong secret",
+            app.client
+                .post(&url)
+                .header("x-ember-webhook-secret", "nope")
+                .body(body.clone()),
+            401,
+            "does not match",
+        ),
+        (
+            "no credentials",
+            app.client.post(&url).body(body.clone()),
+            401,
+            "no credentials",
+        ),
+        (
+            "bad v2 signature",
+            app.client
+                .post(&url)
+                .header("x-hubspot-signature", "0".repeat(64))
+                .body(body.clone()),
+            401,
+            "does not match",
+        ),
+        (
+            "v1 version",
+            app.client
+                .post(&url)
+                .header("x-hubspot-signature", "0".repeat(64))
+                .header("x-hubspot-signature-version", "v1")
+                .body(body.clone()),
+            401,
+            "not accepted",
+        ),
+        (
+            "bad portal id",
+            app.client
+                .post(format!("{}/webhooks/workflow/abc", app.address))
+                .header("x-ember-webhook-secret", "portal-secret-1")
+                .body(body.clone()),
+            400,
+            "portal id",
+        ),
+        (
+            "unknown portal",
+            app.client
+                .post(format!(
+                    "{}/webhooks/workflow/4242?workflowId=9",
+                    app.address
+                ))
+                .header(
+                    "x-hubspot-signature",
+                    v2_signature(
+                        &app.secret,
+                        "POST",
+                        &format!(
+                            "{}/webhooks/workflow/4242?workflowId=9",
+                            app.settings.public_base_url
+                        ),
+                        body.as_bytes(),
+                    ),
+                )
+                .body(body.clone()),
+            404,
+            "has not installed",
+        ),
+        (
+            "wrong types",
+            app.client
+                .post(&url)
+                .header("x-ember-webhook-secret", "portal-secret-1")
+                .body(json!({"vid": "x", "occurredAt": "later", "nested": {"a": 1}}).to_string()),
+            400,
+            "vid: expected an integer",
+        ),
+        (
+            "not an object",
+            app.client
+                .post(&url)
+                .header("x-ember-webhook-secret", "portal-secret-1")
+                .body("[1]"),
+            400,
+            "JSON object",
+        ),
     ];
     for (name, request, status, reason) in cases {
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{name}");
         let body: Value = response.json().await.unwrap();
-        assert!(body["message"].as_str().unwrap().contains(reason), "{name}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{name}: {body}"
+        );
     }
     let batches = app.broker.drain_events().await.unwrap();
-    assert_eq!(batches.len(), 2, "only the two authenticated calls were queued");
+    assert_eq!(
+        batches.len(),
+        2,
+        "only the two authenticated calls were queued"
+    );
     let keys: Vec<_> = batches.iter().map(|b| workflow_event(b).key()).collect();
-    assert_eq!(keys[0], keys[1], "the same body twice is one event for the workers' dedupe");
+    assert_eq!(
+        keys[0], keys[1],
+        "the same body twice is one event for the workers' dedupe"
+    );
 }
 
 #[tokio::test]
@@ -107,13 +204,19 @@ async fn the_simulators_workflow_deliveries_are_accepted() {
     .await
     .unwrap();
     let sim = SimServer::start(SimConfig {
-        app: AppConfig { client_secret: app.secret.clone(), ..AppConfig::default() },
+        app: AppConfig {
+            client_secret: app.secret.clone(),
+            ..AppConfig::default()
+        },
         ..SimConfig::default()
     })
     .await
     .unwrap();
     let control = sim.control();
-    let portal = control.create_portal(PortalSpec { contacts: 5, ..PortalSpec::default() });
+    let portal = control.create_portal(PortalSpec {
+        contacts: 5,
+        ..PortalSpec::default()
+    });
     app.db.add_portal(portal.id as i64).await.unwrap();
     control.set_workflow(
         portal.id,
@@ -128,15 +231,32 @@ async fn the_simulators_workflow_deliveries_are_accepted() {
         assert!(control.trigger_workflow(portal.id, *contact, "demo_requested"));
     }
     let delivered = control
-        .wait_for_deliveries(Duration::from_secs(10), |d| d.iter().filter(|a| a.status == Some(200)).count() == 3)
+        .wait_for_deliveries(Duration::from_secs(10), |d| {
+            d.iter().filter(|a| a.status == Some(200)).count() == 3
+        })
         .await;
-    assert!(delivered, "deliveries: {:?}", control.deliveries().iter().map(|d| (d.status, d.error.clone())).collect::<Vec<_>>());
+    assert!(
+        delivered,
+        "deliveries: {:?}",
+        control
+            .deliveries()
+            .iter()
+            .map(|d| (d.status, d.error.clone()))
+            .collect::<Vec<_>>()
+    );
     let mut batches = app.broker.drain_events().await.unwrap();
     batches.sort_by_key(|b| workflow_event(b).object_id);
-    let objects: Vec<u64> = batches.iter().map(|b| workflow_event(b).object_id.get() as u64).collect();
+    let objects: Vec<u64> = batches
+        .iter()
+        .map(|b| workflow_event(b).object_id.get() as u64)
+        .collect();
     let mut expected = contacts[..3].to_vec();
     expected.sort();
     assert_eq!(objects, expected);
-    assert!(batches.iter().all(|b| workflow_event(b).event_name.as_deref() == Some("demo_requested")));
+    assert!(
+        batches
+            .iter()
+            .all(|b| workflow_event(b).event_name.as_deref() == Some("demo_requested"))
+    );
     sim.shutdown().await;
 }

@@ -42,12 +42,15 @@ pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
     if failing.is_empty() {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "failing": failing}))
+        HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "failing": failing}))
     }
 }
 
 #[get("/metrics")]
 pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     metrics.0.run_upkeep();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.0.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.0.render())
 }

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AppId, EventId, EventKey, ObjectId, PortalId, PropertyName, SubscriptionId, SubscriptionType, WorkflowId};
+use super::{
+    AppId, EventId, EventKey, ObjectId, PortalId, PropertyName, SubscriptionId, SubscriptionType,
+    WorkflowId,
+};
 
 /// Version of the [`EventBatch`] wire format; a worker rejects versions it does not know.
 pub const BATCH_FORMAT_VERSION: u16 = 1;
@@ -198,7 +201,9 @@ impl WorkflowEvent {
     /// different data are not merged.
     pub fn key(&self) -> EventKey {
         let mut h = KeyHasher::new("workflow");
-        h.field(self.portal_id.get()).field(self.workflow_id.get()).field(self.object_id.get());
+        h.field(self.portal_id.get())
+            .field(self.workflow_id.get())
+            .field(self.object_id.get());
         match &self.idempotency {
             Some(value) => {
                 h.field("explicit").field(value.as_str());

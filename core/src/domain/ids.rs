@@ -16,7 +16,9 @@ pub enum IdError {
     Empty,
     #[error("is {len} characters long; at most {max} are allowed")]
     TooLong { len: usize, max: usize },
-    #[error("may contain only lowercase letters, digits and underscores, and must start with a letter: {0:?}")]
+    #[error(
+        "may contain only lowercase letters, digits and underscores, and must start with a letter: {0:?}"
+    )]
     BadPropertyName(String),
 }
 
@@ -97,7 +99,11 @@ pub struct EventId(i64);
 
 impl EventId {
     pub fn new(value: i64) -> Result<Self, IdError> {
-        if value >= 0 { Ok(Self(value)) } else { Err(IdError::NotPositive(value)) }
+        if value >= 0 {
+            Ok(Self(value))
+        } else {
+            Err(IdError::NotPositive(value))
+        }
     }
     pub fn get(self) -> i64 {
         self.0
@@ -138,14 +144,21 @@ impl PropertyName {
             return Err(IdError::Empty);
         }
         if value.len() > Self::MAX_LEN {
-            return Err(IdError::TooLong { len: value.len(), max: Self::MAX_LEN });
+            return Err(IdError::TooLong {
+                len: value.len(),
+                max: Self::MAX_LEN,
+            });
         }
         let mut chars = value.chars();
         let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
         // HubSpot's own names are lowercase, but portals created before that rule have
         // mixed-case custom properties, and webhooks report them as they are.
         let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if starts_well && rest_ok { Ok(Self(value)) } else { Err(IdError::BadPropertyName(value)) }
+        if starts_well && rest_ok {
+            Ok(Self(value))
+        } else {
+            Err(IdError::BadPropertyName(value))
+        }
     }
 
     pub fn as_str(&self) -> &str {

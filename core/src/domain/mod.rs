@@ -6,8 +6,10 @@ mod ids;
 mod subscription;
 
 pub use event::{
-    AppEvent, Association, EventBatch, EventSource, Merge, PropertyChange, QueuedEvent,
-    WorkflowEvent, BATCH_FORMAT_VERSION,
+    AppEvent, Association, BATCH_FORMAT_VERSION, EventBatch, EventSource, Merge, PropertyChange,
+    QueuedEvent, WorkflowEvent,
 };
-pub use ids::{AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId};
+pub use ids::{
+    AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId,
+};
 pub use subscription::{ObjectKind, SubscriptionAction, SubscriptionType};

@@ -44,7 +44,10 @@ impl SubscriptionType {
             return Err(IdError::Empty);
         }
         if value.len() > Self::MAX_LEN {
-            return Err(IdError::TooLong { len: value.len(), max: Self::MAX_LEN });
+            return Err(IdError::TooLong {
+                len: value.len(),
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self(value))
     }

@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use super::value::{boolean, integer, property_value, text, timestamp};
 use super::{NormalizeError, Problems};
 use crate::domain::{
-    AppEvent, AppId, Association, EventId, Merge, ObjectId, PortalId, PropertyChange, PropertyName, SubscriptionAction,
-    SubscriptionId, SubscriptionType,
+    AppEvent, AppId, Association, EventId, Merge, ObjectId, PortalId, PropertyChange, PropertyName,
+    SubscriptionAction, SubscriptionId, SubscriptionType,
 };
 use crate::signature::VerifiedBody;
 
@@ -24,16 +24,27 @@ impl Default for AppBodyLimits {
 }
 
 /// Parses and normalizes a verified app webhook body.
-pub fn normalize_app_webhook(body: VerifiedBody<'_>, limits: AppBodyLimits) -> Result<Vec<AppEvent>, NormalizeError> {
-    let value: Value = serde_json::from_slice(body.bytes())
-        .map_err(|e| NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}")))?;
+pub fn normalize_app_webhook(
+    body: VerifiedBody<'_>,
+    limits: AppBodyLimits,
+) -> Result<Vec<AppEvent>, NormalizeError> {
+    let value: Value = serde_json::from_slice(body.bytes()).map_err(|e| {
+        NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}"))
+    })?;
     let Value::Array(items) = value else {
-        return Err(NormalizeError::body("not_an_array", "body must be a JSON array of events"));
+        return Err(NormalizeError::body(
+            "not_an_array",
+            "body must be a JSON array of events",
+        ));
     };
     if items.len() > limits.max_events {
         return Err(NormalizeError::body(
             "too_many_events",
-            format!("body has {} events; at most {} are accepted per request", items.len(), limits.max_events),
+            format!(
+                "body has {} events; at most {} are accepted per request",
+                items.len(),
+                limits.max_events
+            ),
         ));
     }
     let mut problems = Problems::default();
@@ -41,15 +52,27 @@ pub fn normalize_app_webhook(body: VerifiedBody<'_>, limits: AppBodyLimits) -> R
     for (index, item) in items.iter().enumerate() {
         match item {
             Value::Object(fields) => {
-                let reader = EventReader { index, fields, problems: &mut problems };
+                let reader = EventReader {
+                    index,
+                    fields,
+                    problems: &mut problems,
+                };
                 if let Some(event) = reader.read() {
                     events.push(event);
                 }
             }
-            other => problems.push(Some(index), "", format!("expected an object, got {}", super::value::describe(other))),
+            other => problems.push(
+                Some(index),
+                "",
+                format!("expected an object, got {}", super::value::describe(other)),
+            ),
         }
     }
-    if problems.is_empty() { Ok(events) } else { Err(problems.into_error()) }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(problems.into_error())
+    }
 }
 
 /// Reads one event object, recording every problem instead of stopping at the first.
@@ -63,24 +86,36 @@ impl EventReader<'_> {
     fn read(mut self) -> Option<AppEvent> {
         let before = self.problems.errors.len() + self.problems.more;
         // The docs' table and example say `eventType`; real payloads say `subscriptionType`.
-        let subscription_type = match (self.fields.get("subscriptionType"), self.fields.get("eventType")) {
-            (Some(v), _) | (None, Some(v)) => {
-                self.parse("subscriptionType", v, |v| text(v).and_then(|s| SubscriptionType::parse(s).map_err(|e| e.to_string())))
-            }
+        let subscription_type = match (
+            self.fields.get("subscriptionType"),
+            self.fields.get("eventType"),
+        ) {
+            (Some(v), _) | (None, Some(v)) => self.parse("subscriptionType", v, |v| {
+                text(v).and_then(|s| SubscriptionType::parse(s).map_err(|e| e.to_string()))
+            }),
             (None, None) => {
-                self.problems.push(Some(self.index), "subscriptionType", "is required");
+                self.problems
+                    .push(Some(self.index), "subscriptionType", "is required");
                 None
             }
         };
-        let event_id = self.required("eventId", |v| EventId::new(integer(v)?).map_err(|e| e.to_string()));
-        let subscription_id =
-            self.required("subscriptionId", |v| SubscriptionId::new(integer(v)?).map_err(|e| e.to_string()));
-        let portal_id = self.required("portalId", |v| PortalId::new(integer(v)?).map_err(|e| e.to_string()));
-        let app_id = self.optional("appId", |v| AppId::new(integer(v)?).map_err(|e| e.to_string()));
+        let event_id = self.required("eventId", |v| {
+            EventId::new(integer(v)?).map_err(|e| e.to_string())
+        });
+        let subscription_id = self.required("subscriptionId", |v| {
+            SubscriptionId::new(integer(v)?).map_err(|e| e.to_string())
+        });
+        let portal_id = self.required("portalId", |v| {
+            PortalId::new(integer(v)?).map_err(|e| e.to_string())
+        });
+        let app_id = self.optional("appId", |v| {
+            AppId::new(integer(v)?).map_err(|e| e.to_string())
+        });
         let occurred_at = self.required("occurredAt", timestamp);
         let attempt_number = self
             .optional("attemptNumber", |v| {
-                u32::try_from(integer(v)?).map_err(|_| "expected a non-negative integer".to_string())
+                u32::try_from(integer(v)?)
+                    .map_err(|_| "expected a non-negative integer".to_string())
             })
             .unwrap_or(0);
         let object_id = self.optional("objectId", object_id);
@@ -92,8 +127,12 @@ impl EventReader<'_> {
         let action = subscription_type.as_ref().map(SubscriptionType::action);
         let property = match action {
             Some(SubscriptionAction::PropertyChange) => {
-                let name = self.required("propertyName", |v| PropertyName::parse(text(v)?).map_err(|e| e.to_string()));
-                let value = self.optional("propertyValue", property_value).unwrap_or_default();
+                let name = self.required("propertyName", |v| {
+                    PropertyName::parse(text(v)?).map_err(|e| e.to_string())
+                });
+                let value = self
+                    .optional("propertyValue", property_value)
+                    .unwrap_or_default();
                 name.map(|name| PropertyChange { name, value })
             }
             _ => None,
@@ -117,7 +156,11 @@ impl EventReader<'_> {
             )
         );
         if needs_object && object_id.is_none() && !self.fields.contains_key("objectId") {
-            self.problems.push(Some(self.index), "objectId", "is required for this subscription type");
+            self.problems.push(
+                Some(self.index),
+                "objectId",
+                "is required for this subscription type",
+            );
         }
 
         if self.problems.errors.len() + self.problems.more > before {
@@ -146,7 +189,10 @@ impl EventReader<'_> {
         let primary = self.required("primaryObjectId", object_id);
         let merged = self.required("mergedObjectIds", |v| match v {
             Value::Array(ids) => ids.iter().map(object_id).collect::<Result<Vec<_>, _>>(),
-            other => Err(format!("expected an array of ids, got {}", super::value::describe(other))),
+            other => Err(format!(
+                "expected an array of ids, got {}",
+                super::value::describe(other)
+            )),
         });
         let new_object_id = self.optional("newObjectId", object_id);
         let moved = self.optional("numberOfPropertiesMoved", integer);
@@ -162,8 +208,12 @@ impl EventReader<'_> {
         let association_type = self.required("associationType", text);
         let from = self.required("fromObjectId", object_id);
         let to = self.required("toObjectId", object_id);
-        let removed = self.optional("associationRemoved", boolean).unwrap_or(false);
-        let is_primary = self.optional("isPrimaryAssociation", boolean).unwrap_or(false);
+        let removed = self
+            .optional("associationRemoved", boolean)
+            .unwrap_or(false);
+        let is_primary = self
+            .optional("isPrimaryAssociation", boolean)
+            .unwrap_or(false);
         Some(Association {
             association_type: association_type?,
             from_object_id: from?,
@@ -173,7 +223,12 @@ impl EventReader<'_> {
         })
     }
 
-    fn parse<T>(&mut self, field: &str, value: &Value, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
+    fn parse<T>(
+        &mut self,
+        field: &str,
+        value: &Value,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
         match parse(value) {
             Ok(v) => Some(v),
             Err(problem) => {
@@ -183,7 +238,11 @@ impl EventReader<'_> {
         }
     }
 
-    fn required<T>(&mut self, field: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
+    fn required<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
         match self.fields.get(field) {
             Some(Value::Null) | None => {
                 self.problems.push(Some(self.index), field, "is required");
@@ -194,7 +253,11 @@ impl EventReader<'_> {
     }
 
     /// Absent and `null` both mean "not given".
-    fn optional<T>(&mut self, field: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
+    fn optional<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
         match self.fields.get(field) {
             Some(Value::Null) | None => None,
             Some(v) => self.parse(field, v, parse),
@@ -212,7 +275,10 @@ mod tests {
     use crate::signature::VerifiedBody;
 
     fn run(body: &str) -> Result<Vec<AppEvent>, NormalizeError> {
-        normalize_app_webhook(VerifiedBody::authenticated_otherwise(body.as_bytes()), AppBodyLimits::default())
+        normalize_app_webhook(
+            VerifiedBody::authenticated_otherwise(body.as_bytes()),
+            AppBodyLimits::default(),
+        )
     }
 
     #[test]
@@ -227,7 +293,10 @@ mod tests {
         let events = run(body).unwrap();
         assert_eq!(events.len(), 2);
         let p = events[0].property.as_ref().unwrap();
-        assert_eq!((p.name.as_str(), p.value.as_str()), ("lifecyclestage", "subscriber"));
+        assert_eq!(
+            (p.name.as_str(), p.value.as_str()),
+            ("lifecyclestage", "subscriber")
+        );
         assert_eq!(events[1].subscription_type.as_str(), "contact.creation");
         assert_eq!(events[0].occurred_at.timestamp_millis(), 1_462_216_307_945);
     }
@@ -252,7 +321,13 @@ mod tests {
             "isPrimaryAssociation":false}]"#;
         let events = run(body).unwrap();
         let m = events[0].merge.as_ref().unwrap();
-        assert_eq!(m.merged_object_ids.iter().map(|i| i.get()).collect::<Vec<_>>(), vec![51, 52]);
+        assert_eq!(
+            m.merged_object_ids
+                .iter()
+                .map(|i| i.get())
+                .collect::<Vec<_>>(),
+            vec![51, 52]
+        );
         assert_eq!(m.new_object_id.unwrap().get(), 53);
         assert!(events[1].association.as_ref().unwrap().removed);
     }
@@ -271,10 +346,22 @@ mod tests {
             {"eventId":"x","subscriptionId":2,"portalId":-3,"occurredAt":"yesterday","subscriptionType":"contact.propertyChange","objectId":4}]"#;
         let err = run(body).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("event[1].eventId: expected an integer"), "{text}");
-        assert!(text.contains("event[1].portalId: must be a positive integer"), "{text}");
-        assert!(text.contains("event[1].occurredAt: expected epoch milliseconds"), "{text}");
-        assert!(text.contains("event[1].propertyName: is required"), "{text}");
+        assert!(
+            text.contains("event[1].eventId: expected an integer"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event[1].portalId: must be a positive integer"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event[1].occurredAt: expected epoch milliseconds"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event[1].propertyName: is required"),
+            "{text}"
+        );
         assert!(!text.contains("event[0]"), "{text}");
     }
 
@@ -282,7 +369,12 @@ mod tests {
     fn body_shape_errors() {
         assert_eq!(run("{").unwrap_err().reason, "malformed_json");
         assert_eq!(run("{}").unwrap_err().reason, "not_an_array");
-        assert!(run("[1]").unwrap_err().to_string().contains("event[0]: expected an object, got 1"));
+        assert!(
+            run("[1]")
+                .unwrap_err()
+                .to_string()
+                .contains("event[0]: expected an object, got 1")
+        );
         let many = format!("[{}]", vec!["{}"; 101].join(","));
         assert_eq!(run(&many).unwrap_err().reason, "too_many_events");
         assert_eq!(run("[]").unwrap(), vec![]);
@@ -292,10 +384,18 @@ mod tests {
     fn bad_booleans_and_missing_fields_are_named() {
         let body = r#"[{"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"contact.associationChange",
             "associationType":"CONTACT_TO_COMPANY","fromObjectId":5,"toObjectId":6,"associationRemoved":"yes"}]"#;
-        assert!(run(body).unwrap_err().to_string().contains("event[0].associationRemoved: expected true or false"));
+        assert!(
+            run(body)
+                .unwrap_err()
+                .to_string()
+                .contains("event[0].associationRemoved: expected true or false")
+        );
         let body = r#"[{"subscriptionId":2,"portalId":3,"occurredAt":1,"objectId":1}]"#;
         let text = run(body).unwrap_err().to_string();
-        assert!(text.contains("event[0].subscriptionType: is required"), "{text}");
+        assert!(
+            text.contains("event[0].subscriptionType: is required"),
+            "{text}"
+        );
         assert!(text.contains("event[0].eventId: is required"), "{text}");
     }
 }

@@ -49,7 +49,11 @@ pub struct NormalizeError {
 impl NormalizeError {
     fn body(reason: &'static str, problem: impl Into<String>) -> Self {
         Self {
-            errors: vec![FieldError { index: None, field: String::new(), problem: problem.into() }],
+            errors: vec![FieldError {
+                index: None,
+                field: String::new(),
+                problem: problem.into(),
+            }],
             more: 0,
             reason,
         }
@@ -81,7 +85,11 @@ struct Problems {
 impl Problems {
     fn push(&mut self, index: Option<usize>, field: &str, problem: impl Into<String>) {
         if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(FieldError { index, field: field.to_owned(), problem: problem.into() });
+            self.errors.push(FieldError {
+                index,
+                field: field.to_owned(),
+                problem: problem.into(),
+            });
         } else {
             self.more += 1;
         }
@@ -92,6 +100,10 @@ impl Problems {
     }
 
     fn into_error(self) -> NormalizeError {
-        NormalizeError { errors: self.errors, more: self.more, reason: "invalid_field" }
+        NormalizeError {
+            errors: self.errors,
+            more: self.more,
+            reason: "invalid_field",
+        }
     }
 }

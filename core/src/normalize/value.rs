@@ -20,19 +20,34 @@ pub(super) fn describe(value: &Value) -> String {
 pub(super) fn integer(value: &Value) -> Result<i64, String> {
     let parsed = match value {
         Value::Number(n) => n.as_i64(),
-        Value::String(s) if !s.is_empty() && s.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) => {
+        Value::String(s)
+            if !s.is_empty()
+                && s.bytes()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) =>
+        {
             s.parse().ok()
         }
         _ => None,
     };
-    parsed.ok_or_else(|| format!("expected an integer (number or string of digits), got {}", describe(value)))
+    parsed.ok_or_else(|| {
+        format!(
+            "expected an integer (number or string of digits), got {}",
+            describe(value)
+        )
+    })
 }
 
 /// A date as epoch milliseconds (number or digit string) or ISO 8601, always to UTC. A date
 /// without a time is midnight UTC (how HubSpot stores date properties); a date-time without an
 /// offset is read as UTC, the zone HubSpot's APIs speak.
 pub(super) fn timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
-    let expected = || format!("expected epoch milliseconds or an ISO 8601 date, got {}", describe(value));
+    let expected = || {
+        format!(
+            "expected epoch milliseconds or an ISO 8601 date, got {}",
+            describe(value)
+        )
+    };
     let from_ms = |ms: i64| DateTime::from_timestamp_millis(ms).ok_or_else(expected);
     match value {
         Value::Number(n) => n.as_i64().ok_or_else(expected).and_then(from_ms),
@@ -79,9 +94,10 @@ pub(super) fn text(value: &Value) -> Result<String, String> {
 pub(super) fn property_value(value: &Value) -> Result<String, String> {
     match value {
         Value::Null => Ok(String::new()),
-        Value::Array(_) | Value::Object(_) => {
-            Err(format!("expected a single value (string, number or boolean), got {}", describe(value)))
-        }
+        Value::Array(_) | Value::Object(_) => Err(format!(
+            "expected a single value (string, number or boolean), got {}",
+            describe(value)
+        )),
         other => text(other),
     }
 }
@@ -112,7 +128,9 @@ mod tests {
         assert_eq!(timestamp(&json!("2023-11-14T22:13:20.123")), Ok(want));
         assert_eq!(
             timestamp(&json!("2023-11-14")),
-            Ok(DateTime::parse_from_rfc3339("2023-11-14T00:00:00Z").unwrap().with_timezone(&Utc))
+            Ok(DateTime::parse_from_rfc3339("2023-11-14T00:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc))
         );
         assert!(timestamp(&json!("yesterday")).is_err());
         assert!(timestamp(&json!(null)).is_err());

@@ -41,15 +41,22 @@ pub fn normalize_workflow_webhook(
     request: &WorkflowRequest,
     body: VerifiedBody<'_>,
 ) -> Result<WorkflowEvent, NormalizeError> {
-    let value: Value = serde_json::from_slice(body.bytes())
-        .map_err(|e| NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body.bytes()).map_err(|e| {
+        NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}"))
+    })?;
     let Value::Object(fields) = value else {
-        return Err(NormalizeError::body("not_an_object", "body must be a JSON object of properties"));
+        return Err(NormalizeError::body(
+            "not_an_object",
+            "body must be a JSON object of properties",
+        ));
     };
     if fields.len() > MAX_PROPERTIES {
         return Err(NormalizeError::body(
             "too_many_properties",
-            format!("body has {} keys; at most {MAX_PROPERTIES} are accepted", fields.len()),
+            format!(
+                "body has {} keys; at most {MAX_PROPERTIES} are accepted",
+                fields.len()
+            ),
         ));
     }
     let mut problems = Problems::default();
@@ -73,30 +80,46 @@ pub fn normalize_workflow_webhook(
             .map_err(|problem| problems.push(None, key, problem))
             .ok(),
         (None, None) => {
-            problems.push(None, "workflowId", "is required (query parameter or body field)");
+            problems.push(
+                None,
+                "workflowId",
+                "is required (query parameter or body field)",
+            );
             None
         }
     };
 
     let occurred_at = first(&fields, &OCCURRED_AT_KEYS).and_then(|(key, v)| {
-        timestamp(v).map_err(|problem| problems.push(None, key, problem)).ok()
+        timestamp(v)
+            .map_err(|problem| problems.push(None, key, problem))
+            .ok()
     });
     let idempotency = first(&fields, &IDEMPOTENCY_KEYS).and_then(|(key, v)| match v {
         Value::String(_) | Value::Number(_) => text(v).ok(),
         other => {
-            problems.push(None, key, format!("expected a string or number, got {}", describe(other)));
+            problems.push(
+                None,
+                key,
+                format!("expected a string or number, got {}", describe(other)),
+            );
             None
         }
     });
     let event_name = match (&request.event_name, fields.get("event")) {
         (Some(q), _) => Some(q.clone()),
         (None, Some(Value::Null)) | (None, None) => None,
-        (None, Some(v)) => text(v).map_err(|problem| problems.push(None, "event", problem)).ok(),
+        (None, Some(v)) => text(v)
+            .map_err(|problem| problems.push(None, "event", problem))
+            .ok(),
     };
     if let Some(name) = &event_name
         && (name.is_empty() || name.len() > MAX_KEY_LEN)
     {
-        problems.push(None, "event", format!("must be 1 to {MAX_KEY_LEN} characters"));
+        problems.push(
+            None,
+            "event",
+            format!("must be 1 to {MAX_KEY_LEN} characters"),
+        );
     }
 
     let reserved = |k: &str| {
@@ -112,7 +135,11 @@ pub fn normalize_workflow_webhook(
             continue;
         }
         if key.is_empty() || key.len() > MAX_KEY_LEN {
-            problems.push(None, key, format!("key must be 1 to {MAX_KEY_LEN} characters"));
+            problems.push(
+                None,
+                key,
+                format!("key must be 1 to {MAX_KEY_LEN} characters"),
+            );
             continue;
         }
         match property_value(value) {
@@ -136,12 +163,19 @@ pub fn normalize_workflow_webhook(
             idempotency,
             properties,
         }),
-        _ => Err(NormalizeError::body("invalid_field", "body lacks its record or workflow id")),
+        _ => Err(NormalizeError::body(
+            "invalid_field",
+            "body lacks its record or workflow id",
+        )),
     }
 }
 
-fn first<'a>(fields: &'a serde_json::Map<String, Value>, keys: &[&'static str]) -> Option<(&'static str, &'a Value)> {
-    keys.iter().find_map(|k| fields.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+fn first<'a>(
+    fields: &'a serde_json::Map<String, Value>,
+    keys: &[&'static str],
+) -> Option<(&'static str, &'a Value)> {
+    keys.iter()
+        .find_map(|k| fields.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
 }
 
 #[cfg(test)]
@@ -178,21 +212,38 @@ mod tests {
 
     #[test]
     fn names_every_bad_field() {
-        let err = run(&request(None), r#"{"vid":"abc","occurredAt":"soon","nested":{"a":1}}"#).unwrap_err();
+        let err = run(
+            &request(None),
+            r#"{"vid":"abc","occurredAt":"soon","nested":{"a":1}}"#,
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("vid: expected an integer"), "{text}");
         assert!(text.contains("workflowId: is required"), "{text}");
-        assert!(text.contains("occurredAt: expected epoch milliseconds"), "{text}");
+        assert!(
+            text.contains("occurredAt: expected epoch milliseconds"),
+            "{text}"
+        );
         assert!(text.contains("nested: expected a single value"), "{text}");
     }
 
     #[test]
     fn body_shape_and_missing_record() {
-        assert_eq!(run(&request(Some("1")), "[]").unwrap_err().reason, "not_an_object");
-        assert_eq!(run(&request(Some("1")), "nope").unwrap_err().reason, "malformed_json");
-        let text = run(&request(Some("1")), r#"{"a":1}"#).unwrap_err().to_string();
+        assert_eq!(
+            run(&request(Some("1")), "[]").unwrap_err().reason,
+            "not_an_object"
+        );
+        assert_eq!(
+            run(&request(Some("1")), "nope").unwrap_err().reason,
+            "malformed_json"
+        );
+        let text = run(&request(Some("1")), r#"{"a":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("hs_object_id: is required"), "{text}");
-        let text = run(&request(Some("x")), r#"{"vid":1}"#).unwrap_err().to_string();
+        let text = run(&request(Some("x")), r#"{"vid":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("workflowId: query parameter"), "{text}");
     }
 
@@ -203,7 +254,11 @@ mod tests {
         let b = run(&request(None), body).unwrap();
         assert_eq!(a.key(), b.key());
         assert_eq!(a.workflow_id.get(), 9);
-        let c = run(&request(None), r#"{"vid":5,"workflowId":9,"score_hint":"y"}"#).unwrap();
+        let c = run(
+            &request(None),
+            r#"{"vid":5,"workflowId":9,"score_hint":"y"}"#,
+        )
+        .unwrap();
         assert_ne!(a.key(), c.key());
     }
 }

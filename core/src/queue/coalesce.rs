@@ -70,18 +70,35 @@ impl CoalescingPublisher {
         events: Vec<QueuedEvent>,
     ) -> Result<(), SharedPublishError> {
         let (done, outcome) = oneshot::channel();
-        let job = Job { portal_id, source, request_id: request_id.to_owned(), events, done };
+        let job = Job {
+            portal_id,
+            source,
+            request_id: request_id.to_owned(),
+            events,
+            done,
+        };
         let stopped = || SharedPublishError(Arc::new(PublishError::Stopped));
         self.jobs.send(job).map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?.map_err(SharedPublishError)
+        outcome
+            .await
+            .map_err(|_| stopped())?
+            .map_err(SharedPublishError)
     }
 }
 
-async fn run(publisher: Publisher, mut jobs: mpsc::UnboundedReceiver<Job>, settings: CoalesceSettings) {
+async fn run(
+    publisher: Publisher,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    settings: CoalesceSettings,
+) {
     let slots = Arc::new(Semaphore::new(settings.in_flight.max(1)));
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
-        let Some(first) = jobs.recv().await else { return };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = jobs.recv().await else {
+            return;
+        };
         let mut taken = vec![first];
         while let Ok(job) = jobs.try_recv() {
             taken.push(job);
@@ -91,7 +108,9 @@ async fn run(publisher: Publisher, mut jobs: mpsc::UnboundedReceiver<Job>, setti
         let mut slot = Some(slot);
         for group in group(taken, settings.max_events) {
             let publisher = publisher.clone();
-            let permit = slot.take().or_else(|| slots.clone().try_acquire_owned().ok());
+            let permit = slot
+                .take()
+                .or_else(|| slots.clone().try_acquire_owned().ok());
             tokio::spawn(async move {
                 publish_group(&publisher, group).await;
                 drop(permit);
@@ -106,9 +125,9 @@ fn group(jobs: Vec<Job>, max_events: usize) -> Vec<Vec<Job>> {
     for job in jobs {
         let key = (job.portal_id, job.source as u8);
         let groups = by_key.entry(key).or_default();
-        let fits = groups
-            .last()
-            .is_some_and(|g| g.iter().map(|j| j.events.len()).sum::<usize>() + job.events.len() <= max_events);
+        let fits = groups.last().is_some_and(|g| {
+            g.iter().map(|j| j.events.len()).sum::<usize>() + job.events.len() <= max_events
+        });
         if fits {
             groups.last_mut().expect("checked above").push(job);
         } else {
@@ -137,7 +156,10 @@ async fn publish_group(publisher: &Publisher, group: Vec<Job>) {
         events,
     };
     let outcome = match serde_json::to_vec(&batch) {
-        Ok(payload) => publisher.publish(&routing_key(portal_id), &payload).await.map_err(Arc::new),
+        Ok(payload) => publisher
+            .publish(&routing_key(portal_id), &payload)
+            .await
+            .map_err(Arc::new),
         Err(e) => Err(Arc::new(PublishError::Encode(e.to_string()))),
     };
     if outcome.is_ok() {
@@ -174,7 +196,13 @@ mod tests {
     fn shape(groups: &[Vec<Job>]) -> Vec<(i64, usize, usize)> {
         groups
             .iter()
-            .map(|g| (g[0].portal_id.get(), g.len(), g.iter().map(|j| j.events.len()).sum()))
+            .map(|g| {
+                (
+                    g[0].portal_id.get(),
+                    g.len(),
+                    g.iter().map(|j| j.events.len()).sum(),
+                )
+            })
             .collect()
     }
 
@@ -188,13 +216,26 @@ mod tests {
             job(1, EventSource::AppWebhook, 1),
         ];
         let groups = group(jobs, 100);
-        assert_eq!(shape(&groups), vec![(1, 2, 100), (1, 1, 1), (1, 1, 1), (2, 1, 10)]);
-        assert!(groups.iter().all(|g| g.iter().all(|j| j.source == g[0].source)));
+        assert_eq!(
+            shape(&groups),
+            vec![(1, 2, 100), (1, 1, 1), (1, 1, 1), (2, 1, 10)]
+        );
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.iter().all(|j| j.source == g[0].source))
+        );
     }
 
     #[test]
     fn a_request_is_never_split_even_above_the_limit() {
-        let groups = group(vec![job(1, EventSource::AppWebhook, 150), job(1, EventSource::AppWebhook, 1)], 100);
+        let groups = group(
+            vec![
+                job(1, EventSource::AppWebhook, 150),
+                job(1, EventSource::AppWebhook, 1),
+            ],
+            100,
+        );
         assert_eq!(shape(&groups), vec![(1, 1, 150), (1, 1, 1)]);
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{Mutex, RwLock};
 
@@ -55,7 +55,11 @@ struct Inner {
 
 impl Publisher {
     /// Connects, declares the topology, and opens the confirm channels.
-    pub async fn connect(url: &str, topology: Topology, confirm_timeout: Duration) -> Result<Self, PublishError> {
+    pub async fn connect(
+        url: &str,
+        topology: Topology,
+        confirm_timeout: Duration,
+    ) -> Result<Self, PublishError> {
         let publisher = Self {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
@@ -109,7 +113,10 @@ impl Publisher {
                 self.inner.topology.events_exchange().as_str().into(),
                 routing_key.into(),
                 // Mandatory: an unroutable message comes back instead of vanishing.
-                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 payload,
                 properties,
             )
@@ -150,28 +157,38 @@ impl Publisher {
     async fn current(&self) -> Option<Arc<Live>> {
         let live = self.inner.live.read().await;
         let live = live.as_ref()?;
-        let healthy = live.connection.status().connected() && live.channels.iter().all(|c| c.status().connected());
+        let healthy = live.connection.status().connected()
+            && live.channels.iter().all(|c| c.status().connected());
         healthy.then(|| live.clone())
     }
 
     async fn open(&self) -> lapin::Result<Live> {
-        let connection = Connection::connect(&self.inner.url, ConnectionProperties::default()).await?;
+        let connection =
+            Connection::connect(&self.inner.url, ConnectionProperties::default()).await?;
         let setup = connection.create_channel().await?;
         declare_topology(&setup, &self.inner.topology).await?;
         let _ = setup.close(200, "topology declared".into()).await;
         let mut channels = Vec::with_capacity(self.inner.channel_count);
         for _ in 0..self.inner.channel_count {
             let channel = connection.create_channel().await?;
-            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
             channels.push(channel);
         }
-        Ok(Live { connection, channels })
+        Ok(Live {
+            connection,
+            channels,
+        })
     }
 
     /// Drops a connection that failed, so the next publish opens a fresh one.
     async fn forget(&self, failed: &Arc<Live>) {
         let mut live = self.inner.live.write().await;
-        if live.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed)) {
+        if live
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, failed))
+        {
             *live = None;
         }
     }

@@ -1,6 +1,7 @@
 //! Postgres: the pool, migrations, and one module per table family. Every function that touches
 //! tenant data takes the [`crate::domain::PortalId`] first.
 
+pub mod agencies;
 pub mod aliases;
 pub mod contacts;
 pub mod context;
@@ -8,7 +9,6 @@ pub mod dedupe;
 pub mod models;
 pub mod outbox;
 pub mod portals;
-pub mod agencies;
 pub mod sessions;
 pub mod tokens;
 
@@ -44,13 +44,16 @@ pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Er
     let options = settings.connect_options()?;
     let name = options.get_database().unwrap_or("postgres").to_owned();
     let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
     if !exists {
         let quoted = name.replace('"', "\"\"");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\"")))
+            .execute(&mut admin)
+            .await?;
     }
     admin.close().await
 }

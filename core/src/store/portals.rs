@@ -21,11 +21,15 @@ pub enum PortalStatus {
 /// Whether events for this portal should be accepted: it is installed (active or awaiting
 /// re-authorization, whose events are still scored).
 pub async fn accepts_events(pool: &PgPool, portal: PortalId) -> Result<bool, sqlx::Error> {
-    let status: Option<PortalStatus> = sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
-        .bind(portal.get())
-        .fetch_optional(pool)
-        .await?;
-    Ok(matches!(status, Some(PortalStatus::Active | PortalStatus::NeedsReauth)))
+    let status: Option<PortalStatus> =
+        sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
+            .bind(portal.get())
+            .fetch_optional(pool)
+            .await?;
+    Ok(matches!(
+        status,
+        Some(PortalStatus::Active | PortalStatus::NeedsReauth)
+    ))
 }
 
 /// Registers a portal as active (idempotent), for installs and tests.
@@ -41,18 +45,28 @@ pub async fn upsert_active(pool: &PgPool, portal: PortalId) -> Result<(), sqlx::
 }
 
 /// Sets (or replaces) the portal's workflow webhook secret; only its SHA-256 is stored.
-pub async fn set_webhook_secret(pool: &PgPool, portal: PortalId, secret: &str) -> Result<(), sqlx::Error> {
+pub async fn set_webhook_secret(
+    pool: &PgPool,
+    portal: PortalId,
+    secret: &str,
+) -> Result<(), sqlx::Error> {
     let digest = Sha256::digest(secret.as_bytes()).to_vec();
-    sqlx::query("UPDATE portals SET webhook_secret_sha256 = $2, updated_at = now() WHERE portal_id = $1")
-        .bind(portal.get())
-        .bind(digest)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE portals SET webhook_secret_sha256 = $2, updated_at = now() WHERE portal_id = $1",
+    )
+    .bind(portal.get())
+    .bind(digest)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 /// Whether `given` is the portal's workflow webhook secret (constant-time comparison of hashes).
-pub async fn webhook_secret_matches(pool: &PgPool, portal: PortalId, given: &str) -> Result<bool, sqlx::Error> {
+pub async fn webhook_secret_matches(
+    pool: &PgPool,
+    portal: PortalId,
+    given: &str,
+) -> Result<bool, sqlx::Error> {
     let stored: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("SELECT webhook_secret_sha256 FROM portals WHERE portal_id = $1")
             .bind(portal.get())
@@ -134,7 +148,10 @@ pub async fn register(
 
 /// The portal's status, if it exists.
 pub async fn status(pool: &PgPool, portal: PortalId) -> Result<Option<PortalStatus>, sqlx::Error> {
-    sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1").bind(portal.get()).fetch_optional(pool).await
+    sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
+        .bind(portal.get())
+        .fetch_optional(pool)
+        .await
 }
 
 /// Moves the portal to `status` with a reason; returns whether it changed.
@@ -157,20 +174,32 @@ pub async fn set_status(
 }
 
 /// One portal, unscoped (CLI and internal use).
-pub async fn summary(pool: &PgPool, portal: PortalId) -> Result<Option<PortalSummary>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY} FROM portals WHERE portal_id = $1")))
-        .bind(portal.get())
-        .fetch_optional(pool)
-        .await
+pub async fn summary(
+    pool: &PgPool,
+    portal: PortalId,
+) -> Result<Option<PortalSummary>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY} FROM portals WHERE portal_id = $1"
+    )))
+    .bind(portal.get())
+    .fetch_optional(pool)
+    .await
 }
 
 /// Every portal (CLI).
 pub async fn list_all(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY} FROM portals ORDER BY portal_id"))).fetch_all(pool).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY} FROM portals ORDER BY portal_id"
+    )))
+    .fetch_all(pool)
+    .await
 }
 
 /// The portals of one agency.
-pub async fn list_for_agency(pool: &PgPool, agency: i64) -> Result<Vec<PortalSummary>, sqlx::Error> {
+pub async fn list_for_agency(
+    pool: &PgPool,
+    agency: i64,
+) -> Result<Vec<PortalSummary>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SUMMARY} FROM portals WHERE agency_id = $1 ORDER BY portal_id"
     )))
@@ -180,7 +209,11 @@ pub async fn list_for_agency(pool: &PgPool, agency: i64) -> Result<Vec<PortalSum
 }
 
 /// One portal if it belongs to `agency` (scoped lookup: anything else is `None`).
-pub async fn get_for_agency(pool: &PgPool, portal: PortalId, agency: i64) -> Result<Option<PortalSummary>, sqlx::Error> {
+pub async fn get_for_agency(
+    pool: &PgPool,
+    portal: PortalId,
+    agency: i64,
+) -> Result<Option<PortalSummary>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SUMMARY} FROM portals WHERE portal_id = $1 AND agency_id = $2"
     )))
@@ -212,10 +245,12 @@ pub async fn purge(pool: &PgPool, portal: PortalId) -> Result<Vec<(String, u64)>
         for table in pending {
             let quoted = table.replace('"', "\"\"");
             let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-            let result = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM \"{quoted}\" WHERE portal_id = $1")))
-                .bind(portal.get())
-                .execute(&mut *savepoint)
-                .await;
+            let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM \"{quoted}\" WHERE portal_id = $1"
+            )))
+            .bind(portal.get())
+            .execute(&mut *savepoint)
+            .await;
             match result {
                 Ok(done) => {
                     savepoint.commit().await?;
@@ -233,7 +268,10 @@ pub async fn purge(pool: &PgPool, portal: PortalId) -> Result<Vec<(String, u64)>
             break;
         }
     }
-    let done = sqlx::query("DELETE FROM portals WHERE portal_id = $1").bind(portal.get()).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
+        .bind(portal.get())
+        .execute(&mut *tx)
+        .await?;
     deleted.push(("portals".into(), done.rows_affected()));
     tx.commit().await?;
     Ok(deleted)

@@ -15,7 +15,11 @@ pub async fn read_limited(
 ) -> Result<web::Bytes, ApiError> {
     let too_large = || {
         super::count_rejection(source, "body_too_large");
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body exceeds {limit} bytes"),
+        )
     };
     let declared = request
         .headers()
@@ -27,7 +31,9 @@ pub async fn read_limited(
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", format!("cannot read body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("unreadable_body", format!("cannot read body: {e}"))
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -7,7 +7,10 @@ use ember_core::normalize::normalize_app_webhook;
 use ember_core::signature::{SignedRequest, headers};
 use tracing_actix_web::RequestId;
 
-use super::{body::read_limited, count_rejection, header, public_uri, publish::publish_events, signature_reason};
+use super::{
+    body::read_limited, count_rejection, header, public_uri, publish::publish_events,
+    signature_reason,
+};
 use crate::error::ApiError;
 use crate::state::Intake;
 
@@ -24,7 +27,11 @@ pub async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&request, payload, intake.body_limit_bytes, SOURCE).await?;
     let uri = public_uri(&intake.public_base_url, &request);
-    let signed = SignedRequest { method: request.method().as_str(), uri: &uri, body: &body };
+    let signed = SignedRequest {
+        method: request.method().as_str(),
+        uri: &uri,
+        body: &body,
+    };
     let verified = intake
         .verifier
         .verify_v3(
@@ -41,7 +48,11 @@ pub async fn receive(
         })?;
     let events = normalize_app_webhook(verified, intake.limits).map_err(|e| {
         count_rejection(SOURCE, e.reason);
-        tracing::info!(reason = e.reason, problems = e.errors.len() + e.more, "webhook body rejected");
+        tracing::info!(
+            reason = e.reason,
+            problems = e.errors.len() + e.more,
+            "webhook body rejected"
+        );
         ApiError::bad_request(e.reason, e.to_string())
     })?;
     let events = events.into_iter().map(QueuedEvent::App).collect();

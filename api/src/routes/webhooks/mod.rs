@@ -11,7 +11,8 @@ pub mod workflow;
 
 /// Records a rejected request by source and reason (`ember_intake_rejected_total`).
 fn count_rejection(source: &'static str, reason: &'static str) {
-    metrics::counter!("ember_intake_rejected_total", "source" => source, "reason" => reason).increment(1);
+    metrics::counter!("ember_intake_rejected_total", "source" => source, "reason" => reason)
+        .increment(1);
 }
 
 /// A stable reason label for a signature failure.

@@ -36,9 +36,17 @@ pub async fn publish_events(
     let mut outcome = Outcome::default();
     let mut accepted = Vec::with_capacity(by_portal.len());
     for (portal_id, events) in by_portal {
-        let accepts = intake.portals.accepts_events(&intake.pool, portal_id).await.map_err(|e| {
-            ApiError::unavailable("cannot check the portal's installation; retry later", retry_after, e.into())
-        })?;
+        let accepts = intake
+            .portals
+            .accepts_events(&intake.pool, portal_id)
+            .await
+            .map_err(|e| {
+                ApiError::unavailable(
+                    "cannot check the portal's installation; retry later",
+                    retry_after,
+                    e.into(),
+                )
+            })?;
         if !accepts && !intake.queue_unknown_portals {
             tracing::info!(portal_id = %portal_id, events = events.len(), "dropped events of a portal that has not installed Ember");
             metrics::counter!("ember_intake_events_total", "source" => source_label, "outcome" => "dropped_unknown_portal")
@@ -52,10 +60,18 @@ pub async fn publish_events(
 
     let started = Instant::now();
     let publishes = accepted.into_iter().map(|(portal_id, events)| async move {
-        intake.publisher.publish(portal_id, source, request_id, events).await.map_err(|e| {
-            metrics::counter!("ember_intake_publish_failures_total").increment(1);
-            ApiError::unavailable("the event queue is unavailable; retry later", retry_after, e.into())
-        })
+        intake
+            .publisher
+            .publish(portal_id, source, request_id, events)
+            .await
+            .map_err(|e| {
+                metrics::counter!("ember_intake_publish_failures_total").increment(1);
+                ApiError::unavailable(
+                    "the event queue is unavailable; retry later",
+                    retry_after,
+                    e.into(),
+                )
+            })
     });
     let published = try_join_all(publishes).await?;
     if !published.is_empty() {

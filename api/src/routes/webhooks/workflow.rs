@@ -17,7 +17,10 @@ use ember_core::store::portals;
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 
-use super::{body::read_limited, count_rejection, header, public_uri, publish::publish_events, signature_reason};
+use super::{
+    body::read_limited, count_rejection, header, public_uri, publish::publish_events,
+    signature_reason,
+};
 use crate::error::ApiError;
 use crate::state::Intake;
 
@@ -41,9 +44,9 @@ pub async fn receive(
     intake: web::Data<Intake>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let portal_id: PortalId = path
-        .parse()
-        .map_err(|e| ApiError::bad_request("invalid_portal", format!("portal id in the path {e}")))?;
+    let portal_id: PortalId = path.parse().map_err(|e| {
+        ApiError::bad_request("invalid_portal", format!("portal id in the path {e}"))
+    })?;
     let body = read_limited(&request, payload, intake.body_limit_bytes, SOURCE).await?;
     let verified = authenticate(&request, &intake, portal_id, &query, &body).await?;
     let workflow_request = WorkflowRequest {
@@ -61,7 +64,13 @@ pub async fn receive(
             .portals
             .accepts_events(&intake.pool, portal_id)
             .await
-            .map_err(|e| ApiError::unavailable("cannot check the portal; retry later", retry_after_ms, e.into()))?
+            .map_err(|e| {
+                ApiError::unavailable(
+                    "cannot check the portal; retry later",
+                    retry_after_ms,
+                    e.into(),
+                )
+            })?
     {
         // Workflows do not retry a 404, and the author sees why in the workflow's history.
         count_rejection(SOURCE, "unknown_portal");
@@ -90,7 +99,11 @@ async fn authenticate<'b>(
     body: &'b [u8],
 ) -> Result<VerifiedBody<'b>, ApiError> {
     let uri = public_uri(&intake.public_base_url, request);
-    let signed = SignedRequest { method: request.method().as_str(), uri: &uri, body };
+    let signed = SignedRequest {
+        method: request.method().as_str(),
+        uri: &uri,
+        body,
+    };
     let result = if header(request, headers::SIGNATURE_V3).is_some() {
         intake.verifier.verify_v3(
             signed,
@@ -100,7 +113,9 @@ async fn authenticate<'b>(
         )
     } else if header(request, headers::SIGNATURE).is_some() {
         match header(request, headers::SIGNATURE_VERSION).unwrap_or("v2") {
-            "v2" => intake.verifier.verify_v2(signed, header(request, headers::SIGNATURE)),
+            "v2" => intake
+                .verifier
+                .verify_v2(signed, header(request, headers::SIGNATURE)),
             other => Err(SignatureError::UnsupportedVersion(other.to_owned())),
         }
     } else {
@@ -116,13 +131,21 @@ async fn authenticate<'b>(
         };
         let matches = portals::webhook_secret_matches(&intake.pool, portal_id, given)
             .await
-            .map_err(|e| ApiError::unavailable("cannot check the secret; retry later", intake.retry_after_secs * 1000, e.into()))?;
+            .map_err(|e| {
+                ApiError::unavailable(
+                    "cannot check the secret; retry later",
+                    intake.retry_after_secs * 1000,
+                    e.into(),
+                )
+            })?;
         if matches {
             return Ok(VerifiedBody::authenticated_otherwise(body));
         }
         count_rejection(SOURCE, "secret_mismatch");
         tracing::warn!(target: "ember::security", portal_id = %portal_id, "workflow webhook secret rejected");
-        return Err(ApiError::unauthorized("the webhook secret does not match this portal's"));
+        return Err(ApiError::unauthorized(
+            "the webhook secret does not match this portal's",
+        ));
     };
     result.map_err(|e| {
         let reason = signature_reason(&e);
