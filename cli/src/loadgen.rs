@@ -41,7 +41,7 @@ pub struct LoadgenArgs {
     /// Target requests per second in total (open loop); unlimited when absent.
     #[arg(long)]
     rate: Option<u64>,
-    /// Events are spread over portal ids 1..=N.
+    /// Requests are spread over portal ids 1..=N (each request carries one portal's events).
     #[arg(long, default_value_t = 10)]
     portals: i64,
     /// The api's process id, to report its CPU use and peak memory.
@@ -245,7 +245,8 @@ async fn worker(
     stats
 }
 
-/// A HubSpot-shaped batch of property changes with fresh, unique event ids. Written with
+/// A HubSpot-shaped batch of property changes with fresh, unique event ids, all of one portal
+/// (HubSpot batches per installing account; portals take turns across requests). Written with
 /// `write!` rather than through `serde_json::Value`, so the generator stays cheap next to the api
 /// it measures on the same cores.
 fn batch_body(shared: &Shared) -> Vec<u8> {
@@ -254,6 +255,7 @@ fn batch_body(shared: &Shared) -> Vec<u8> {
         .next_event_id
         .fetch_add(shared.batch as i64, Ordering::Relaxed);
     let now = chrono::Utc::now().timestamp_millis();
+    let portal = 1 + (first / shared.batch as i64).rem_euclid(shared.portals);
     let mut body = String::with_capacity(shared.batch * 330 + 2);
     body.push('[');
     for i in 0..shared.batch as i64 {
@@ -264,7 +266,6 @@ fn batch_body(shared: &Shared) -> Vec<u8> {
         let _ = write!(
             body,
             r#"{{"eventId":{id},"subscriptionId":2001,"portalId":{portal},"appId":54321,"occurredAt":{now},"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":{object},"propertyName":"lifecyclestage","propertyValue":"marketingqualifiedlead","changeSource":"CRM_UI","sourceId":"userId:76023669"}}"#,
-            portal = 1 + id.rem_euclid(shared.portals),
             object = 1000 + id.rem_euclid(50_000),
         );
     }
