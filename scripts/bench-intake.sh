@@ -26,8 +26,10 @@ cleanup() {
   kill "$api" 2>/dev/null || true
   wait "$api" 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$prefix\" WITH (FORCE)" >/dev/null 2>&1 || true
-  for q in "$prefix.events" "$prefix.dead"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
-  for x in "$prefix.events" "$prefix.dead"; do rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true; done
+  for q in "$prefix.events" "$prefix.dead" "$prefix.retry.1s" "$prefix.retry.10s" "$prefix.retry.1m" "$prefix.retry.10m"; do
+    rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+  done
+  for x in "$prefix.events" "$prefix.dead" "$prefix.retry"; do rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done

@@ -212,9 +212,29 @@ impl Drop for TestBroker {
             }
             drop(channel);
             let _ = conn.close(200, "cleanup".into()).await;
-            Ok(())
+            delete_redis_keys(&prefix).await
         });
     }
+}
+
+/// Deletes every Redis key under `<prefix>:` (the broker prefix doubles as this test's Redis
+/// prefix in [`test_settings`]).
+async fn delete_redis_keys(prefix: &str) -> anyhow::Result<()> {
+    use deadpool_redis::redis;
+    let pool = deadpool_redis::Config::from_url(REDIS_URL)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+    let mut conn = pool.get().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Every queue name Ember may declare under a prefix (events, dead letters, retry tiers).

@@ -16,7 +16,7 @@ use ember_hubspot::{HubSpot, HubSpotConfig, TokenSet};
 use ember_tests::worker::{
     TestWorker, batch, property_event, publish, publisher, test_options, wait_for,
 };
-use ember_tests::{TestBroker, TestDb, unique_name};
+use ember_tests::{TestBroker, TestDb};
 use ember_worker::{Worker, WorkerOptions};
 use hubspot_sim::{PortalSpec, SimConfig, SimHandle, SimServer};
 use secrecy::SecretString;
@@ -55,7 +55,11 @@ impl World {
         let mut env = vec![
             ("EMBER_DATABASE__URL".to_string(), self.db.url.clone()),
             ("EMBER_AMQP__PREFIX".to_string(), self.broker.prefix.clone()),
-            ("EMBER_REDIS__PREFIX".to_string(), unique_name("pipe")),
+            // The broker guard removes this prefix's Redis keys too.
+            (
+                "EMBER_REDIS__PREFIX".to_string(),
+                self.broker.prefix.clone(),
+            ),
             (
                 "EMBER_PUBLIC_BASE_URL".to_string(),
                 "http://ember.test".to_string(),
