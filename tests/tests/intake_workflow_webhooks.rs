@@ -11,11 +11,26 @@ use hubspot_sim::{AppConfig, PortalSpec, SimConfig, SimServer, WorkflowConfig};
 use serde_json::{Value, json};
 
 fn workflow_event(batch: &ember_core::domain::EventBatch) -> ember_core::domain::WorkflowEvent {
-    assert_eq!(batch.source, EventSource::WorkflowWebhook);
-    match &batch.events[..] {
-        [QueuedEvent::Workflow(e)] => e.clone(),
+    match &workflow_events(std::slice::from_ref(batch))[..] {
+        [e] => e.clone(),
         other => panic!("expected one workflow event, got {other:?}"),
     }
+}
+
+/// Every workflow event of the messages (concurrent calls may share a message: group commit).
+fn workflow_events(
+    batches: &[ember_core::domain::EventBatch],
+) -> Vec<ember_core::domain::WorkflowEvent> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            assert_eq!(batch.source, EventSource::WorkflowWebhook);
+            batch.events.iter().map(|e| match e {
+                QueuedEvent::Workflow(e) => e.clone(),
+                other => panic!("expected a workflow event, got {other:?}"),
+            })
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -181,12 +196,13 @@ async fn a_portal_secret_authenticates_and_bad_credentials_do_not() {
         );
     }
     let batches = app.broker.drain_events().await.unwrap();
+    let events = workflow_events(&batches);
     assert_eq!(
-        batches.len(),
+        events.len(),
         2,
         "only the two authenticated calls were queued"
     );
-    let keys: Vec<_> = batches.iter().map(|b| workflow_event(b).key()).collect();
+    let keys: Vec<_> = events.iter().map(|e| e.key()).collect();
     assert_eq!(
         keys[0], keys[1],
         "the same body twice is one event for the workers' dedupe"
@@ -244,19 +260,17 @@ async fn the_simulators_workflow_deliveries_are_accepted() {
             .map(|d| (d.status, d.error.clone()))
             .collect::<Vec<_>>()
     );
-    let mut batches = app.broker.drain_events().await.unwrap();
-    batches.sort_by_key(|b| workflow_event(b).object_id);
-    let objects: Vec<u64> = batches
-        .iter()
-        .map(|b| workflow_event(b).object_id.get() as u64)
-        .collect();
+    let batches = app.broker.drain_events().await.unwrap();
+    let mut events = workflow_events(&batches);
+    events.sort_by_key(|e| e.object_id);
+    let objects: Vec<u64> = events.iter().map(|e| e.object_id.get() as u64).collect();
     let mut expected = contacts[..3].to_vec();
     expected.sort();
     assert_eq!(objects, expected);
     assert!(
-        batches
+        events
             .iter()
-            .all(|b| workflow_event(b).event_name.as_deref() == Some("demo_requested"))
+            .all(|e| e.event_name.as_deref() == Some("demo_requested"))
     );
     sim.shutdown().await;
 }
