@@ -10,8 +10,8 @@ use ember_hubspot::wire::crm::{
 use serde::Deserialize;
 
 use super::errors;
-use super::gate::{Limit, admit};
-use super::query::{Query, json_body};
+use super::gate::{Limit, admit, admit_json};
+use super::query::Query;
 use crate::state::{ChangeSource, Shared, WriteError};
 
 pub(crate) const READ: &[&str] = &["crm.objects.contacts.read", "crm.objects.contacts.write"];
@@ -66,14 +66,13 @@ pub(crate) async fn patch_one(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: SimplePublicObjectInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<SimplePublicObjectInput>(&shared, &req, &body, WRITE, Limit::Standard)
+            .await
+        {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     let q = Query::parse(req.query_string());
     let now = shared.clock.now_ms();
     let mut w = shared.world();
@@ -108,13 +107,17 @@ pub(crate) async fn create_one(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
+    let (caller, input) = match admit_json::<SimplePublicObjectInputForCreate>(
+        &shared,
+        &req,
+        &body,
+        WRITE,
+        Limit::Standard,
+    )
+    .await
+    {
+        Ok(admitted) => admitted,
         Err(r) => return r,
-    };
-    let input: SimplePublicObjectInputForCreate = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
     };
     let now = shared.clock.now_ms();
     let mut w = shared.world();
@@ -178,14 +181,11 @@ pub(crate) async fn gdpr_delete(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: GdprDeleteInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<GdprDeleteInput>(&shared, &req, &body, WRITE, Limit::Standard).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     let now = shared.clock.now_ms();
     let mut w = shared.world();
     let app_id = w.app.app_id;
@@ -205,14 +205,11 @@ pub(crate) async fn merge(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: PublicMergeInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<PublicMergeInput>(&shared, &req, &body, WRITE, Limit::Standard).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     let now = shared.clock.now_ms();
     let mut w = shared.world();
     let app_id = w.app.app_id;

@@ -122,6 +122,22 @@ enum Decision {
     Pass,
 }
 
+/// Admits one call and parses its JSON body strictly; a body that does not fit is answered
+/// (and logged) as the admitted call's 400.
+pub(crate) async fn admit_json<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    req: &HttpRequest,
+    body: &[u8],
+    any_scope: &[&str],
+    limit: Limit,
+) -> Result<(Caller, T), HttpResponse> {
+    let caller = admit(shared, req, any_scope, limit).await?;
+    match super::query::json_body(body) {
+        Ok(input) => Ok((caller, input)),
+        Err(refusal) => Err(caller.finish(refusal)),
+    }
+}
+
 /// Admits one call or answers it with HubSpot's refusal.
 pub(crate) async fn admit(
     shared: &Shared,

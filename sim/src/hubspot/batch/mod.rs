@@ -21,7 +21,7 @@ pub(crate) use write::{create, update, upsert};
 
 use super::contacts::{READ, WRITE};
 use super::errors;
-use super::gate::{Caller, Limit, admit};
+use super::gate::{Caller, Limit, admit, admit_json};
 use super::query::{Query, json_body};
 use crate::clock::ms_to_datetime;
 use crate::state::{ChangeSource, Shared};
@@ -104,14 +104,11 @@ pub(crate) async fn read(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: BatchReadInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<BatchReadInput>(&shared, &req, &body, READ, Limit::Standard).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     if input.inputs.len() > MAX_BATCH {
         return caller.finish(too_many(input.inputs.len()));
     }

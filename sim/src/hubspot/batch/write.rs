@@ -12,8 +12,7 @@ use ember_hubspot::wire::crm::{
 use super::{MAX_BATCH, answer, ctx, duplicates, not_found_row, too_many};
 use crate::hubspot::contacts::{WRITE, write_error};
 use crate::hubspot::errors;
-use crate::hubspot::gate::{Limit, admit};
-use crate::hubspot::query::json_body;
+use crate::hubspot::gate::{Limit, admit_json};
 use crate::state::{ChangeSource, Shared, WriteError, contacts_default_properties};
 
 enum Kind {
@@ -27,14 +26,11 @@ async fn update_or_upsert(
     body: web::Bytes,
     kind: Kind,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: BatchUpdateInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<BatchUpdateInput>(&shared, &req, &body, WRITE, Limit::Standard).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     if input.inputs.len() > MAX_BATCH {
         return caller.finish(too_many(input.inputs.len()));
     }
@@ -200,14 +196,11 @@ pub(crate) async fn create(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let input: BatchCreateInput = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return caller.finish(r),
-    };
+    let (caller, input) =
+        match admit_json::<BatchCreateInput>(&shared, &req, &body, WRITE, Limit::Standard).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
     if input.inputs.len() > MAX_BATCH {
         return caller.finish(too_many(input.inputs.len()));
     }
