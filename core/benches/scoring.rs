@@ -11,7 +11,9 @@ use std::hint::black_box;
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ember_core::scoring::{CompiledModel, Ledger, LedgerEntry, Model, RuleId, Scored, Snapshot};
+use ember_core::scoring::{
+    Axis, CompiledModel, Ledger, LedgerEntry, Model, RuleId, Scored, Snapshot,
+};
 
 const MODEL: &str = r#"
 version: 7
@@ -164,6 +166,36 @@ fn thread_cpu_ns() -> Option<u64> {
     stat.split_whitespace().next()?.parse().ok()
 }
 
+/// Prints a digest of every result the bench's contacts get (totals, axes, labels, each
+/// contribution, bit for bit, at three moments, and `next_change_at`), so that a faster build can
+/// be checked to score exactly as the previous one did: the digest must not change.
+fn results_digest(_: &mut Criterion) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let (model, _, prepared) = setup();
+    let mut hasher = DefaultHasher::new();
+    for at in [
+        now(),
+        now() + Duration::days(3),
+        now() + Duration::days(400),
+    ] {
+        for (snapshot, ledger) in &prepared {
+            let s = model.score(snapshot, ledger, at);
+            (s.total.to_bits(), s.fit.to_bits(), s.engagement.to_bits()).hash(&mut hasher);
+            (s.grade.as_deref(), s.cell.as_deref()).hash(&mut hasher);
+            for c in &s.contributions {
+                (c.axis == Axis::Fit, c.rule, c.count).hash(&mut hasher);
+                (c.raw.to_bits(), c.points.to_bits()).hash(&mut hasher);
+            }
+            model.next_change_at(snapshot, ledger, at).hash(&mut hasher);
+        }
+    }
+    println!(
+        "scoring-digest: {:016x} (every result of {} contacts at 3 moments)",
+        hasher.finish(),
+        prepared.len()
+    );
+}
+
 fn bench_wall(c: &mut Criterion) {
     bench_scoring(c, "scoring");
 }
@@ -272,5 +304,5 @@ fn bench_scoring(c: &mut Criterion, group_name: &str) {
     group.finish();
 }
 
-criterion_group!(benches, bench_wall, bench_cpu_time);
+criterion_group!(benches, results_digest, bench_wall, bench_cpu_time);
 criterion_main!(benches);

@@ -10,8 +10,8 @@ use super::compile::{CmpOp, CompiledModel, Cond};
 use super::contact::Snapshot;
 use super::engine::{Axis, Contribution};
 use super::text::{
-    MAX_DOMAIN, contains_ci, domain_and_parents, domain_of, eq_ci, lowercase_domain, parse_number,
-    starts_with_ci, word_starts,
+    MAX_DOMAIN, contains_ci, contains_ci_ascii, domain_and_parents, domain_of, eq_ci,
+    lowercase_domain, parse_number, starts_with_ci, starts_with_ci_ascii, word_starts,
 };
 use super::validate::{MAX_DOMAIN_PROPERTIES, MAX_NUMBER_PROPERTIES, MAX_PROPERTIES};
 
@@ -29,7 +29,7 @@ impl CompiledModel {
         bound.bind(self);
         let mut sum = 0.0;
         for (i, rule) in self.fit.iter().enumerate() {
-            if bound.eval_inline(&rule.cond) {
+            if bound.eval_inline(&rule.cond) != rule.negated {
                 sum += rule.points;
                 out.push(Contribution {
                     axis: Axis::Fit,
@@ -68,25 +68,31 @@ impl<'a> Bound<'a> {
         let spans = snapshot.spans();
         let mut j = 0;
         for (slot, prop) in model.props.iter().enumerate().take(MAX_PROPERTIES) {
-            // Both sides are sorted by name, hence by key.
-            while spans.get(j).is_some_and(|p| p.key < prop.key) {
+            // Both sides are sorted by name, hence by key; equal keys (a shared 8-byte prefix)
+            // are told apart by the full name.
+            while j < spans.len() && spans[j].key < prop.key {
                 j += 1;
             }
-            let same_key = spans[j.min(spans.len())..]
-                .iter()
-                .take_while(|p| p.key == prop.key);
-            let Some(span) = same_key
-                .into_iter()
-                .find(|p| snapshot.name_is(p, &prop.name))
-            else {
+            let mut k = j;
+            let span = loop {
+                match spans.get(k) {
+                    Some(span) if span.key == prop.key => {
+                        if snapshot.name_is(span, &prop.name, prop.tail_key) {
+                            break Some(span);
+                        }
+                        k += 1;
+                    }
+                    _ => break None,
+                }
+            };
+            let Some(span) = span else {
                 continue;
             };
-            let value = snapshot.value_of(span).trim_ascii();
-            let ascii = value.is_ascii();
-            let value = if ascii { value } else { value.trim() };
+            let value = snapshot.trimmed_value_of(span);
             if value.is_empty() {
                 continue;
             }
+            let ascii = span.ascii;
             b.values[slot] = Some(value);
             b.ascii |= u64::from(ascii) << slot;
             if let Some(n) = prop.numeric
@@ -134,19 +140,14 @@ impl<'a> Bound<'a> {
     fn leaf(&self, c: &Cond) -> bool {
         let ascii = |p: usize| self.ascii >> p & 1 == 1;
         let number = |n: usize| self.numbers.get(n).copied().unwrap_or(f64::NAN);
-        // Needles are lowercased: an ASCII value equals one only if it has its length.
-        let equal = |p: usize, v: &str, needle: &str| {
-            if ascii(p) {
-                v.len() == needle.len() && v.eq_ignore_ascii_case(needle)
-            } else {
-                eq_ci(v, needle)
-            }
-        };
         match c {
-            Cond::Equals { p, value } => self.text(*p).is_some_and(|v| equal(*p, v, value)),
-            Cond::OneOf { p, values } => self
+            Cond::Equals { p, value } => self
                 .text(*p)
-                .is_some_and(|v| values.iter().any(|x| equal(*p, v, x))),
+                .is_some_and(|v| equals_lowercase(v, ascii(*p), value)),
+            Cond::OneOf { p, values } => self.text(*p).is_some_and(|v| {
+                let ascii = ascii(*p);
+                values.iter().any(|x| equals_lowercase(v, ascii, x))
+            }),
             Cond::Cmp { n, op, value } => {
                 let x = number(*n);
                 match op {
@@ -160,10 +161,20 @@ impl<'a> Bound<'a> {
                 let x = number(*n);
                 x >= *min && x <= *max
             }
-            Cond::Contains { p, value } => self.text(*p).is_some_and(|v| contains_ci(v, value)),
-            Cond::StartsWith { p, value } => {
-                self.text(*p).is_some_and(|v| starts_with_ci(v, value))
-            }
+            Cond::Contains { p, value } => self.text(*p).is_some_and(|v| {
+                if ascii(*p) {
+                    contains_ci_ascii(v.as_bytes(), value.as_bytes())
+                } else {
+                    contains_ci(v, value)
+                }
+            }),
+            Cond::StartsWith { p, value } => self.text(*p).is_some_and(|v| {
+                if ascii(*p) {
+                    starts_with_ci_ascii(v.as_bytes(), value.as_bytes())
+                } else {
+                    starts_with_ci(v, value)
+                }
+            }),
             Cond::ContainsWord { p, needles } => self.text(*p).is_some_and(|v| {
                 let starts = match self.words.get() {
                     Some((slot, starts)) if slot == *p => starts,
@@ -180,6 +191,23 @@ impl<'a> Bound<'a> {
             Cond::All(_) | Cond::Any(_) | Cond::Not(_) => self.eval(c),
         }
     }
+}
+
+/// Whether a value equals a lowercased needle; `ascii` tells whether the value is ASCII, in
+/// which case it can only equal a needle of its length (checked first, inline: most needles of
+/// a `one_of` have another length).
+#[inline(always)]
+fn equals_lowercase(value: &str, ascii: bool, needle: &str) -> bool {
+    if ascii {
+        value.len() == needle.len() && value.eq_ignore_ascii_case(needle)
+    } else {
+        equals_lowercase_unicode(value, needle)
+    }
+}
+
+#[inline(never)]
+fn equals_lowercase_unicode(value: &str, needle: &str) -> bool {
+    eq_ci(value, needle)
 }
 
 /// The domain lists (bits) that a lowercase domain or one of its parents is in.

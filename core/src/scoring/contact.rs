@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{RuleId, TextValue};
-use super::text::{eq_bytes, name_key};
+use super::text::{eq_bytes, name_key, name_tail_key};
 
 /// A contact's scoring properties: name → value as HubSpot gives it (always a string).
 ///
@@ -24,14 +24,23 @@ pub struct Snapshot {
     props: Vec<PropSpan>,
 }
 
-/// Where one property sits in [`Snapshot::text`], with the [`name_key`] of its name.
+/// Where one property sits in [`Snapshot::text`], with the [`name_key`] of its name and where
+/// its value sits once trimmed, which scoring reads (computed once here rather than for every
+/// score of the contact).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PropSpan {
     pub(crate) key: u64,
-    // u32 offsets keep a span in 24 bytes: scoring reads them for every contact.
+    /// [`name_tail_key`] of the name.
+    tail_key: u64,
+    // u32 offsets keep a span in 40 bytes: scoring reads them for every contact.
     start: u32,
     name_end: u32,
     end: u32,
+    trimmed_start: u32,
+    trimmed_end: u32,
+    /// Whether the value without its surrounding ASCII white space is ASCII; when it is, the
+    /// trimmed value has no surrounding ASCII white space, otherwise no Unicode white space.
+    pub(crate) ascii: bool,
 }
 
 impl Snapshot {
@@ -48,11 +57,17 @@ impl Snapshot {
             snap.text.push_str(name);
             let name_end = offset(&snap.text);
             snap.text.push_str(value);
+            let (ascii, lead, trimmed) = trim_value(value);
+            let trimmed_start = name_end.saturating_add(offset_of(lead));
             snap.props.push(PropSpan {
                 key: name_key(name),
+                tail_key: name_tail_key(name),
                 start,
                 name_end,
                 end: offset(&snap.text),
+                trimmed_start,
+                trimmed_end: trimmed_start.saturating_add(offset_of(trimmed)),
+                ascii,
             });
         }
         snap
@@ -120,20 +135,22 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
-    /// Whether the name of `p` is `name`, given that their [`name_key`]s are equal: the first 8
-    /// bytes are then equal, so a name of that length or shorter needs no further comparison.
+    /// Whether the name of `p` is `name`, whose [`name_tail_key`] is `tail_key`, given that
+    /// their [`name_key`]s are equal: the first 8 bytes are then equal, the tail keys compare
+    /// the next 8, so only a name longer than 16 bytes is read.
     #[inline(always)]
-    pub(crate) fn name_is(&self, p: &PropSpan, name: &str) -> bool {
+    pub(crate) fn name_is(&self, p: &PropSpan, name: &str, tail_key: u64) -> bool {
         let len = p.name_end.saturating_sub(p.start) as usize;
-        len == name.len()
-            && (len <= 8
-                || self
-                    .text
-                    .as_bytes()
-                    .get(p.start as usize + 8..p.name_end as usize)
-                    .is_some_and(|rest| {
-                        eq_bytes(rest, name.as_bytes().get(8..).unwrap_or_default())
-                    }))
+        len == name.len() && p.tail_key == tail_key && (len <= 16 || self.name_rest_is(p, name))
+    }
+
+    /// Whether bytes 16 and on of the names of `p` and `name` are equal.
+    #[inline(never)]
+    fn name_rest_is(&self, p: &PropSpan, name: &str) -> bool {
+        self.text
+            .as_bytes()
+            .get(p.start as usize + 16..p.name_end as usize)
+            .is_some_and(|rest| eq_bytes(rest, name.as_bytes().get(16..).unwrap_or_default()))
     }
 
     pub(crate) fn value_of(&self, p: &PropSpan) -> &str {
@@ -141,6 +158,34 @@ impl Snapshot {
             .get(p.name_end as usize..p.end as usize)
             .unwrap_or_default()
     }
+
+    /// The value of `p` without surrounding white space (see [`PropSpan::ascii`]); empty when
+    /// the value is blank.
+    #[inline(always)]
+    pub(crate) fn trimmed_value_of(&self, p: &PropSpan) -> &str {
+        self.text
+            .get(p.trimmed_start as usize..p.trimmed_end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a value is ASCII once its surrounding ASCII white space is trimmed, the length of
+/// the white space before it and the length of what is left: ASCII values lose their ASCII
+/// white space, others all their Unicode white space.
+fn trim_value(value: &str) -> (bool, usize, usize) {
+    let ascii = value.trim_ascii().is_ascii();
+    let (start, both) = if ascii {
+        let start = value.trim_ascii_start();
+        (start, start.trim_ascii_end())
+    } else {
+        let start = value.trim_ascii_start().trim_start();
+        (start, start.trim_end())
+    };
+    (ascii, value.len() - start.len(), both.len())
+}
+
+fn offset_of(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Snapshot {
@@ -201,13 +246,22 @@ pub struct Ledger {
 
 /// The entries of one rule: `entries[start..end]`, its id at `ids[id_start..id_end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
-    key: u64,
+pub(crate) struct Run {
+    /// [`name_key`] of the rule id.
+    pub(crate) key: u64,
     // u32 offsets keep a run in 24 bytes: scoring reads them for every contact.
     id_start: u32,
     id_end: u32,
     start: u32,
     end: u32,
+}
+
+impl Run {
+    /// Length of the rule id.
+    #[inline(always)]
+    pub(crate) fn id_len(&self) -> usize {
+        self.id_end.saturating_sub(self.id_start) as usize
+    }
 }
 
 impl Ledger {
@@ -238,27 +292,23 @@ impl Ledger {
         self.entries.is_empty()
     }
 
-    /// Each rule present, as ([`name_key`] of its id, the length of its id), in id order;
-    /// reads neither the ids nor the times.
-    pub(crate) fn run_heads(&self) -> impl Iterator<Item = (u64, usize)> {
-        self.runs
-            .iter()
-            .map(|r| (r.key, r.id_end.saturating_sub(r.id_start) as usize))
+    /// One run per rule present, in id order.
+    pub(crate) fn runs(&self) -> &[Run] {
+        &self.runs
     }
 
-    /// The id of run `run` (see [`Self::run_heads`]).
-    pub(crate) fn run_id(&self, run: usize) -> &str {
-        self.runs
-            .get(run)
-            .and_then(|r| self.ids.get(r.id_start as usize..r.id_end as usize))
+    /// The rule id of a run of this ledger.
+    pub(crate) fn id_of(&self, run: &Run) -> &str {
+        self.ids
+            .get(run.id_start as usize..run.id_end as usize)
             .unwrap_or_default()
     }
 
-    /// The times of run `run`'s entries, in ms, ascending.
-    pub(crate) fn run_times(&self, run: usize) -> &[i64] {
-        self.runs
-            .get(run)
-            .and_then(|r| self.times_ms.get(r.start as usize..r.end as usize))
+    /// The times of a run's entries, in ms, ascending.
+    #[inline(always)]
+    pub(crate) fn times_of(&self, run: &Run) -> &[i64] {
+        self.times_ms
+            .get(run.start as usize..run.end as usize)
             .unwrap_or_default()
     }
 
@@ -369,4 +419,34 @@ pub struct ExportedContact {
     /// Its engagement signals, in any order.
     #[serde(default)]
     pub events: Vec<EngagementSignal>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_trimmed_once_when_the_snapshot_is_built() {
+        let snap: Snapshot = [
+            ("blank", " \t "),
+            ("company", "  Acme  "),
+            ("city", "\u{a0}Zürich\u{a0}"),
+            ("tab", "\x0Bkept\x0B"),
+            ("unicode_space", "\u{2003}"),
+        ]
+        .into_iter()
+        .collect();
+        let trimmed = |name: &str| {
+            let span = snap.spans()[snap.position(name).expect("present")];
+            (snap.trimmed_value_of(&span), span.ascii)
+        };
+        assert_eq!(trimmed("blank"), ("", true));
+        assert_eq!(trimmed("company"), ("Acme", true));
+        assert_eq!(trimmed("city"), ("Zürich", false));
+        // ASCII values lose the white space `trim_ascii` knows, which excludes \x0B.
+        assert_eq!(trimmed("tab"), ("\x0Bkept\x0B", true));
+        assert_eq!(trimmed("unicode_space"), ("", false));
+        // The raw value is kept as it was given.
+        assert_eq!(snap.get("company"), Some("  Acme  "));
+    }
 }

@@ -39,13 +39,13 @@ pub(crate) fn decay_factor(rate_per_ms: f64, age_ms: i64) -> f64 {
     }
 }
 
-/// [`decay_factor`] for a rate known not to be 0, given as 256 · rate per ms; bit for bit the
+/// [`decay_factor`] for a rate known not to be 0, given as −256 · rate per ms; bit for bit the
 /// same value. The age of an event not yet past is clamped to 0 (2^−0 = 1) instead of branched
-/// on, and the factor 256 saves a multiplication per entry (scaling by a power of two is exact,
-/// so 256·x is the same number either way).
+/// on, and the factor −256 saves a multiplication and a negation per entry (scaling by a power
+/// of two is exact, and so is a sign, so Δ·(−256·rate) is the same number as −256·(Δ·rate)).
 #[inline(always)]
-pub(crate) fn decay_factor_decaying(rate_256_per_ms: f64, age_ms: i64) -> f64 {
-    exp2_non_positive_256(-(age_ms.max(0) as f64) * rate_256_per_ms)
+pub(crate) fn decay_factor_scaled(neg_rate_256_per_ms: f64, age_ms: i64) -> f64 {
+    exp2_non_positive_256(age_ms.max(0) as f64 * neg_rate_256_per_ms)
 }
 
 /// 2^x for x ≤ 0; 0 below −1022 (the factor of an event older than 1022 half-lives).
@@ -114,7 +114,7 @@ mod tests {
     }
 
     #[test]
-    fn the_decaying_factor_is_the_factor_bit_for_bit() {
+    fn the_scaled_factor_is_the_factor_bit_for_bit() {
         let day = 86_400_000i64;
         for rate in [
             0.0,
@@ -136,7 +136,7 @@ mod tests {
                 i64::MAX / 2,
             ] {
                 assert_eq!(
-                    decay_factor_decaying(rate * 256.0, age).to_bits(),
+                    decay_factor_scaled(-(rate * 256.0), age).to_bits(),
                     decay_factor(rate, age).to_bits(),
                     "rate {rate}, age {age}"
                 );

@@ -9,9 +9,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::compile::{CompiledModel, EngagementRuleC, Label};
+use super::compile::{CompiledModel, EngagementTerm, Label};
 use super::contact::{Ledger, Snapshot};
-use super::decay::{decay_factor, decay_factor_decaying};
+use super::decay::decay_factor_scaled;
 use super::text::eq_short;
 
 /// Which axis a rule scores on.
@@ -147,14 +147,14 @@ impl CompiledModel {
         out: &mut Vec<Contribution>,
     ) -> f64 {
         let mut sum = 0.0;
-        self.for_each_rule_run(ledger, |i, rule, times| {
-            let (decayed, count) = rule_points(rule, times, now_ms);
+        self.for_each_rule_run(ledger, |i, term, times| {
+            let (decayed, count) = term.points_at(times, now_ms);
             if count > 0 {
                 sum += decayed;
                 out.push(Contribution {
                     axis: Axis::Engagement,
                     rule: i,
-                    raw: rule.points * f64::from(count),
+                    raw: term.points * f64::from(count),
                     points: decayed,
                     count,
                 });
@@ -163,84 +163,55 @@ impl CompiledModel {
         sum
     }
 
-    /// Calls `f` with each engagement rule that has ledger entries, and their times; a
-    /// merge-join of two lists sorted by rule id.
+    /// Calls `f` with each engagement rule that has ledger entries (its index and its term),
+    /// and their times: a merge-join of two lists sorted by rule id.
+    #[inline(always)]
     pub(crate) fn for_each_rule_run<'l>(
         &self,
         ledger: &'l Ledger,
-        mut f: impl FnMut(usize, &EngagementRuleC, &'l [i64]),
-    ) {
-        self.for_each_run(ledger, |run, matched| {
-            if let Some((i, rule)) = matched {
-                f(i, rule, ledger.run_times(run));
-            }
-        });
-    }
-
-    /// Calls `f(run, rule)` with each run of the ledger and the engagement rule of that id
-    /// (with its index) if the model has one.
-    #[inline(always)]
-    fn for_each_run(
-        &self,
-        ledger: &Ledger,
-        mut f: impl FnMut(usize, Option<(usize, &EngagementRuleC)>),
+        mut f: impl FnMut(usize, &EngagementTerm, &'l [i64]),
     ) {
         // Both lists are sorted by id, hence by key; equal keys (a shared 8-byte prefix) are
         // told apart by the full id. Ids of at most 8 bytes are their key and length, so the
-        // ledger's id text is read only for longer ones.
-        let rules = &self.engagement;
+        // ledger's id text is read only for longer ones. A run whose rule the model no longer
+        // has is skipped.
+        let terms = self.terms.as_slice();
         let mut i = 0;
-        for (run, (key, len)) in ledger.run_heads().enumerate() {
-            while rules.get(i).is_some_and(|r| r.key < key) {
+        for run in ledger.runs() {
+            while i < terms.len() && terms[i].key < run.key {
                 i += 1;
             }
-            let matched = rules[i.min(rules.len())..]
-                .iter()
-                .take_while(|r| r.key == key)
-                .enumerate()
-                .find(|(_, r)| {
-                    let id = r.id.as_str();
-                    id.len() == len && (len <= 8 || eq_short(id, ledger.run_id(run)))
-                })
-                .map(|(offset, rule)| (i + offset, rule));
-            f(run, matched);
+            let mut k = i;
+            while k < terms.len() && terms[k].key == run.key {
+                let term = &terms[k];
+                if term.id_len == run.id_len()
+                    && (term.id_len <= 8 || self.same_id(k, ledger.id_of(run)))
+                {
+                    f(k, term, ledger.times_of(run));
+                    break;
+                }
+                k += 1;
+            }
         }
     }
-}
 
-/// Whether an entry at `t` is far enough from the previous counted one (`last`, or `i64::MIN`
-/// when none counted yet). Times ascend, so with no minimum interval every entry is.
-#[inline(always)]
-fn spaced(gap: i64, t: i64, last: i64) -> bool {
-    gap == 0 || last == i64::MIN || t - last >= gap
-}
-
-/// How many of the spaced entries the cap drops (the oldest ones).
-#[inline(always)]
-fn capped_away(rule: &EngagementRuleC, times: &[i64]) -> usize {
-    let gap = rule.min_interval_ms;
-    match rule.cap {
-        Some(cap) if times.len() > cap && gap == 0 => times.len() - cap,
-        Some(cap) if times.len() > cap => {
-            let mut last = i64::MIN;
-            let mut n = 0usize;
-            for &t in times {
-                if spaced(gap, t, last) {
-                    last = t;
-                    n += 1;
-                }
-            }
-            n.saturating_sub(cap)
-        }
-        _ => 0,
+    /// Whether engagement rule `k` has the id `id` (kept out of line: only ids longer than 8
+    /// bytes get here).
+    #[inline(never)]
+    fn same_id(&self, k: usize, id: &str) -> bool {
+        self.engagement
+            .get(k)
+            .is_some_and(|r| eq_short(r.id.as_str(), id))
     }
 }
 
 /// Calls `f` with the time (ms) of each entry of one rule that counts: a repeat counts only
 /// `min_interval` after the previous counted one, and of those only the `cap` most recent count.
 /// Times are sorted, so the result depends on the set of entries, not on their arrival order.
-pub(crate) fn for_each_counted(rule: &EngagementRuleC, times: &[i64], mut f: impl FnMut(i64)) {
-    let (gap, skip) = (rule.min_interval_ms, capped_away(rule, times));
+/// The plain form of the selection [`EngagementTerm::points_at`] makes.
+pub(crate) fn for_each_counted(term: &EngagementTerm, times: &[i64], mut f: impl FnMut(i64)) {
+    let gap = term.min_interval_ms;
+    let skip = spaced_count(gap, times).saturating_sub(term.cap);
     let (mut last, mut seen) = (i64::MIN, 0usize);
     for &t in times {
         if spaced(gap, t, last) {
@@ -253,80 +224,105 @@ pub(crate) fn for_each_counted(rule: &EngagementRuleC, times: &[i64], mut f: imp
     }
 }
 
-/// One rule's decayed points at `now_ms` and how many entries counted: points × Σ decay. The
-/// same selection as [`for_each_counted`], written for the hot path: a decay factor is computed
-/// only for the entries that count, and summed oldest first.
+/// Whether an entry at `t` is far enough from the previous counted one (`last`, or `i64::MIN`
+/// when none counted yet). Times ascend, so with no minimum interval every entry is.
 #[inline(always)]
-pub(crate) fn rule_points(rule: &EngagementRuleC, times: &[i64], now_ms: i64) -> (f64, u32) {
-    let (gap, rate) = (rule.min_interval_ms, rule.rate_per_ms);
-    let (factors, count) = if gap == 0 {
-        // Every entry is spaced: the counted ones are the most recent after the cap.
-        let skip = match rule.cap {
-            Some(cap) => times.len().saturating_sub(cap),
-            None => 0,
-        };
-        let counted = times.get(skip..).unwrap_or_default();
-        (
-            decay_sum(rate, now_ms, counted.iter().copied()),
-            counted.len(),
-        )
-    } else if let Some((mut counted, spaced)) = spaced_mask(gap, times) {
-        // Bit k set when entry k counts: spaced, then the cap drops the oldest.
-        let count = rule.cap.map_or(spaced, |cap| spaced.min(cap));
-        for _ in count..spaced {
-            counted &= counted - 1;
+fn spaced(gap: i64, t: i64, last: i64) -> bool {
+    gap == 0 || last == i64::MIN || t - last >= gap
+}
+
+/// How many entries are far enough from the previous spaced one.
+#[inline(always)]
+fn spaced_count(gap: i64, times: &[i64]) -> usize {
+    if gap == 0 {
+        return times.len();
+    }
+    let (mut last, mut n) = (i64::MIN, 0usize);
+    for &t in times {
+        if spaced(gap, t, last) {
+            last = t;
+            n += 1;
         }
-        let ones = std::iter::successors(Some(counted), |m| Some(m & m.wrapping_sub(1)))
-            .take_while(|&m| m != 0)
-            .map(|m| {
-                times
-                    .get(m.trailing_zeros() as usize)
-                    .copied()
-                    .unwrap_or(now_ms)
-            });
-        (decay_sum(rate, now_ms, ones), count)
-    } else {
-        let (mut factors, mut count) = (0.0, 0usize);
-        for_each_counted(rule, times, |t| {
-            factors += decay_factor(rate, now_ms - t);
-            count += 1;
-        });
-        (factors, count)
-    };
-    (
-        rule.points * factors,
-        u32::try_from(count).unwrap_or(u32::MAX),
-    )
+    }
+    n
 }
 
-/// Σ 2^(−(now − t)·rate) over `times`, in their order, starting from 0 (a rate of 0 sums ones).
-#[inline(always)]
-fn decay_sum(rate: f64, now_ms: i64, times: impl Iterator<Item = i64>) -> f64 {
-    if rate == 0.0 {
-        times.fold(0.0, |sum, _| sum + 1.0)
-    } else {
-        let rate_256 = rate * 256.0;
-        times.fold(0.0, |sum, t| {
-            sum + decay_factor_decaying(rate_256, now_ms - t)
-        })
+impl EngagementTerm {
+    /// This rule's decayed points at `now_ms` and how many entries counted: points × Σ decay,
+    /// the factors summed oldest first. The same selection as [`for_each_counted`], written for
+    /// the hot path: a factor is computed only for the entries that count, and a rule without
+    /// a minimum interval counts its `cap` most recent entries without looking at the others.
+    #[inline(always)]
+    pub(crate) fn points_at(&self, times: &[i64], now_ms: i64) -> (f64, u32) {
+        // When every entry is far enough from the one before (the usual case), the minimum
+        // interval drops none: one pass over the gaps, then the plain path.
+        let gap = self.min_interval_ms;
+        let (factors, count) = if gap == 0 || times.windows(2).all(|w| w[1] - w[0] >= gap) {
+            let counted = times
+                .get(times.len().saturating_sub(self.cap)..)
+                .unwrap_or_default();
+            (self.decay_sum(counted, now_ms), counted.len())
+        } else {
+            self.spaced_sum(times, now_ms)
+        };
+        (
+            self.points * factors,
+            u32::try_from(count).unwrap_or(u32::MAX),
+        )
     }
-}
 
-/// Bit k set when entry k of a run (at most 64 entries) is far enough from the previous
-/// spaced one (the first always is), and how many are; `None` for longer runs.
-#[inline(always)]
-fn spaced_mask(gap: i64, times: &[i64]) -> Option<(u64, usize)> {
-    if times.len() > 64 {
-        return None;
+    /// Σ of the decay factors at `now_ms` of `times`, in their order, from 0 (a rule that does
+    /// not decay sums ones, that is, counts).
+    #[inline(always)]
+    fn decay_sum(&self, times: &[i64], now_ms: i64) -> f64 {
+        if self.neg_rate_256 == 0.0 {
+            // Exact: a sum of ones is an integer far below 2^53.
+            return times.len() as f64;
+        }
+        let rate = self.neg_rate_256;
+        times
+            .iter()
+            .fold(0.0, |sum, &t| sum + decay_factor_scaled(rate, now_ms - t))
     }
-    let (mut mask, mut last, mut n) = (0u64, i64::MIN, 0usize);
-    for (k, &t) in times.iter().enumerate() {
-        let keep = last == i64::MIN || t - last >= gap;
-        last = if keep { t } else { last };
-        mask |= u64::from(keep) << k;
-        n += usize::from(keep);
+
+    /// [`Self::decay_sum`] of the entries a minimum interval and the cap let count, and how
+    /// many they are.
+    #[inline(never)]
+    fn spaced_sum(&self, times: &[i64], now_ms: i64) -> (f64, usize) {
+        let gap = self.min_interval_ms;
+        let Some((&first, later)) = times.split_first() else {
+            return (0.0, 0);
+        };
+        // The cap drops the oldest spaced entries; count them only when it can drop any.
+        let skip = if times.len() > self.cap {
+            spaced_count(gap, times).saturating_sub(self.cap)
+        } else {
+            0
+        };
+        let rate = self.neg_rate_256;
+        let factor = |t: i64| {
+            if rate == 0.0 {
+                1.0
+            } else {
+                decay_factor_scaled(rate, now_ms - t)
+            }
+        };
+        // The first entry is always spaced.
+        let (mut last, mut seen, mut sum) = (first, 1usize, 0.0);
+        if skip == 0 {
+            sum += factor(first);
+        }
+        for &t in later {
+            if t - last >= gap {
+                last = t;
+                seen += 1;
+                if seen > skip {
+                    sum += factor(t);
+                }
+            }
+        }
+        (sum, seen - skip)
     }
-    Some((mask, n))
 }
 
 fn band_index(bands: &[(f64, usize)], value: f64) -> Option<usize> {
@@ -349,28 +345,24 @@ fn set_label(slot: &mut Option<Label>, label: Option<&Label>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::compile::MatcherC;
+    use super::super::decay::decay_factor;
     use super::*;
 
-    fn rule(cap: Option<usize>, min_interval_ms: i64, rate_per_ms: f64) -> EngagementRuleC {
-        EngagementRuleC {
-            id: super::super::model::RuleId::parse("r").expect("id"),
+    fn term(cap: Option<usize>, min_interval_ms: i64, rate_per_ms: f64) -> EngagementTerm {
+        EngagementTerm {
             key: 0,
-            label: "r".into(),
+            id_len: 1,
             points: 7.25,
-            matcher: MatcherC::External {
-                event_type: "x".into(),
-            },
-            cap,
+            neg_rate_256: -(rate_per_ms * 256.0),
             min_interval_ms,
-            rate_per_ms,
+            cap: cap.unwrap_or(usize::MAX),
         }
     }
 
-    /// `rule_points` against the plain selection (`for_each_counted`) and `decay_factor`
-    /// summed oldest first: the same value bit for bit.
+    /// `points_at` against the plain selection (`for_each_counted`) and `decay_factor` summed
+    /// oldest first: the same value bit for bit.
     #[test]
-    fn rule_points_is_the_plain_sum_bit_for_bit() {
+    fn points_at_is_the_plain_sum_bit_for_bit() {
         let hour = 3_600_000i64;
         let now = 1_780_000_000_000i64;
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -386,22 +378,36 @@ mod tests {
                 .map(|_| now - (next() % (400 * 24 * hour as u64)) as i64 + 48 * hour)
                 .collect();
             times.sort_unstable();
-            let cap = (next() % 3 > 0).then(|| (next() % 6) as usize);
+            let cap = (next() % 3 > 0).then(|| 1 + (next() % 6) as usize);
             let gap = [0, hour, 24 * hour][(next() % 3) as usize];
             let rate = [
                 0.0,
                 1.0 / (7.0 * 24.0 * hour as f64),
                 1.0 / (30.0 * 24.0 * hour as f64),
             ][(next() % 3) as usize];
-            let r = rule(cap, gap, rate);
+            let r = term(cap, gap, rate);
             let (mut sum, mut count) = (0.0, 0u32);
             for_each_counted(&r, &times, |t| {
                 sum += decay_factor(rate, now - t);
                 count += 1;
             });
-            let (points, n) = rule_points(&r, &times, now);
+            let (points, n) = r.points_at(&times, now);
             assert_eq!(n, count, "case {case}");
             assert_eq!(points.to_bits(), (r.points * sum).to_bits(), "case {case}");
         }
+    }
+
+    #[test]
+    fn a_minimum_interval_and_a_cap_keep_the_most_recent_spaced_entries() {
+        let hour = 3_600_000i64;
+        // Spaced at 24 h: 0, 30, 60 (10 and 40 are too close); the cap keeps 30 and 60.
+        let times = [0, 10 * hour, 30 * hour, 40 * hour, 60 * hour];
+        let mut counted = Vec::new();
+        for_each_counted(&term(Some(2), 24 * hour, 0.0), &times, |t| counted.push(t));
+        assert_eq!(counted, [30 * hour, 60 * hour]);
+        assert_eq!(
+            term(Some(2), 24 * hour, 0.0).points_at(&times, 100 * hour),
+            (7.25 * 2.0, 2)
+        );
     }
 }

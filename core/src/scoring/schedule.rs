@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::compile::CompiledModel;
 use super::contact::{Ledger, Snapshot};
 use super::decay::decay_factor;
-use super::engine::{for_each_counted, round_score, rule_points};
+use super::engine::{for_each_counted, round_score};
 
 /// The first millisecond after `now` at which the rounded total of this contact differs from
 /// its rounded total at `now`, through decay alone (no new event, no property change); `None`
@@ -109,23 +109,24 @@ impl CompiledModel {
         let mut constant = 0.0;
         let mut groups: BTreeMap<u64, f64> = BTreeMap::new();
         let mut future = Vec::new();
-        self.for_each_rule_run(ledger, |_, rule, times| {
-            if rule.rate_per_ms == 0.0 {
+        self.for_each_rule_run(ledger, |i, term, times| {
+            let rate = self.engagement.get(i).map_or(0.0, |rule| rule.rate_per_ms);
+            if rate == 0.0 {
                 // Computed exactly as `engagement_points` computes it, so that both agree bit
                 // for bit once every decaying term has faded to zero.
-                constant += rule_points(rule, times, now_ms).0;
+                constant += term.points_at(times, now_ms).0;
                 return;
             }
-            for_each_counted(rule, times, |t| {
+            for_each_counted(term, times, |t| {
                 if t > now_ms {
                     future.push(Term {
-                        points: rule.points,
+                        points: term.points,
                         at: t,
-                        rate: rule.rate_per_ms,
+                        rate,
                     });
                 } else {
-                    *groups.entry(rule.rate_per_ms.to_bits()).or_default() +=
-                        rule.points * decay_factor(rule.rate_per_ms, now_ms - t);
+                    *groups.entry(rate.to_bits()).or_default() +=
+                        term.points * decay_factor(rate, now_ms - t);
                 }
             });
         });
