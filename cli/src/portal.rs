@@ -89,7 +89,9 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
                 bail!("the token file {} is empty", private_token_file.display());
             }
             let cipher = TokenCipher::from_settings(settings)?;
-            let hubspot = tenancy::hubspot_client(settings)?;
+            let limiter =
+                std::sync::Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
+            let hubspot = tenancy::gated_hubspot_client(settings, limiter)?;
             let report = tenancy::install::add_private_portal(
                 &pool,
                 &hubspot,

@@ -391,3 +391,46 @@ async fn redis_down_falls_back_to_this_processes_share_never_unlimited() {
     assert!(nowhere.acquire(p, &UTC).await.unwrap().fallback);
     assert!(nowhere.acquire(p, &UTC).await.is_err());
 }
+
+/// The gate counts every HubSpot answer per account and day, by class, so the console can show
+/// HubSpot's error ratio; a 429 also pauses the account (the observation path).
+#[tokio::test]
+async fn the_gate_counts_every_answer_by_class_for_the_error_ratio() {
+    use ember_core::limiter::{AnswerCounts, LimiterGate};
+    use ember_hubspot::{CallGate, RateLimitTelemetry};
+    init();
+    let prefix = unique_name("lim");
+    let l = Arc::new(Limiter::connect(REDIS_URL, &prefix, settings()).unwrap());
+    let gate = LimiterGate::new(l.clone(), UTC);
+    let p = portal();
+    for status in [200, 200, 207, 404, 429, 502, 200, 200, 200, 200] {
+        gate.observe(
+            p.get(),
+            &RateLimitTelemetry {
+                status,
+                ..RateLimitTelemetry::default()
+            },
+        );
+    }
+    let want = AnswerCounts {
+        ok: 7,
+        client_errors: 1,
+        rate_limited: 1,
+        server_errors: 1,
+    };
+    let started = Instant::now();
+    let status = loop {
+        let status = l.status(p, &UTC).await.expect("Redis answers");
+        if status.answers == want || started.elapsed() > Duration::from_secs(10) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.answers, want);
+    assert_eq!(status.answers.error_ratio(), Some(0.3));
+    assert!(
+        status.paused.is_some(),
+        "the 429 paused the account's permits"
+    );
+    l.delete_all_keys().await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! Tokens against `hubspot-sim` over real HTTP and a real Postgres: sealed at rest, one refresh
-//! for 50 concurrent callers in two "processes" (two token managers with separate connection
-//! pools, which lock like separate processes), a 401 forcing one refresh and one retry,
+//! for 50 concurrent callers in two processes (two token managers with separate connection
+//! pools in this process, and again in two child OS processes of this test binary), a 401
+//! forcing one refresh and one retry,
 //! `invalid_grant` leading to `needs_reauth` with no further HubSpot writes, and both uninstall
 //! paths (uninstalled in HubSpot; `ember portal uninstall`), then purge.
 
@@ -192,7 +193,7 @@ async fn tokens_are_unreadable_in_the_database_without_the_key() {
 }
 
 #[tokio::test]
-async fn fifty_concurrent_callers_in_two_processes_at_expiry_cause_exactly_one_refresh() {
+async fn fifty_concurrent_callers_on_two_connection_pools_at_expiry_cause_exactly_one_refresh() {
     let w = World::new().await;
     let (portal, old_access) = w.installed_portal().await;
     let a = Arc::new(w.manager().await);
@@ -235,6 +236,139 @@ async fn fifty_concurrent_callers_in_two_processes_at_expiry_cause_exactly_one_r
             .await
             .unwrap();
     assert_eq!(count, 1);
+}
+
+/// Environment of [`token_refresh_child_process`]: set only by the parent test below.
+const CHILD_DB: &str = "EMBER_TOKEN_CHILD_DB_URL";
+const CHILD_SIM: &str = "EMBER_TOKEN_CHILD_SIM_URL";
+const CHILD_CLIENT_ID: &str = "EMBER_TOKEN_CHILD_CLIENT_ID";
+const CHILD_CLIENT_SECRET: &str = "EMBER_TOKEN_CHILD_CLIENT_SECRET";
+const CHILD_PORTAL: &str = "EMBER_TOKEN_CHILD_PORTAL";
+const CHILD_START_AT_MS: &str = "EMBER_TOKEN_CHILD_START_AT_MS";
+
+/// A child OS process of the test below (this test binary run again with `--ignored --exact`):
+/// 25 concurrent callers ask for the portal's token at the agreed moment; prints a digest of
+/// each token it got (never the token).
+#[tokio::test]
+#[ignore = "child process of fifty_concurrent_callers_in_two_os_processes_cause_exactly_one_refresh"]
+async fn token_refresh_child_process() {
+    let Ok(db_url) = std::env::var(CHILD_DB) else {
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by the parent"));
+    let sim_url = var(CHILD_SIM);
+    let hubspot = HubSpot::new(HubSpotConfig {
+        api_base_url: sim_url.parse().unwrap(),
+        auth_base_url: sim_url.parse().unwrap(),
+        client_id: var(CHILD_CLIENT_ID),
+        client_secret: Some(SecretString::from(var(CHILD_CLIENT_SECRET))),
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(5)
+        .connect(&db_url)
+        .await
+        .expect("pool");
+    let manager = Arc::new(TokenManager::new(
+        pool,
+        hubspot,
+        Arc::new(TokenCipher::new(KEY, &[])),
+        Duration::from_secs(300),
+    ));
+    let portal = PortalId::new(var(CHILD_PORTAL).parse().unwrap()).unwrap();
+    let start_at: i64 = var(CHILD_START_AT_MS).parse().unwrap();
+    let wait = start_at - chrono::Utc::now().timestamp_millis();
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+    let callers: Vec<_> = (0..25)
+        .map(|_| {
+            let m = manager.clone();
+            tokio::spawn(async move { m.access_token(portal).await })
+        })
+        .collect();
+    for caller in callers {
+        let token = caller.await.unwrap().expect("token");
+        println!("TOKEN_DIGEST={}", digest(token.expose_secret()));
+    }
+}
+
+fn digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_callers_in_two_os_processes_cause_exactly_one_refresh() {
+    let w = World::new().await;
+    let (portal, old_access) = w.installed_portal().await;
+    w.expire_in(portal, 60).await;
+    let app = w.sim.app();
+    // Both children start calling at the same moment, well after they have started.
+    let start_at = chrono::Utc::now().timestamp_millis() + 3_000;
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "token_refresh_child_process",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_DB, &w.db.url)
+                .env(CHILD_SIM, w.sim.base_url())
+                .env(CHILD_CLIENT_ID, &app.client_id)
+                .env(CHILD_CLIENT_SECRET, &app.client_secret)
+                .env(CHILD_PORTAL, portal.get().to_string())
+                .env(CHILD_START_AT_MS, start_at.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("child process")
+        })
+        .collect();
+    let mut digests = Vec::new();
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mine: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| {
+                l.split_once("TOKEN_DIGEST=")
+                    .map(|(_, d)| d.trim().to_owned())
+            })
+            .collect();
+        assert_eq!(
+            mine.len(),
+            25,
+            "each child reports its 25 callers: {stdout}"
+        );
+        digests.extend(mine);
+    }
+    assert_eq!(
+        w.token_calls(),
+        1,
+        "exactly one refresh call for 50 callers in two OS processes"
+    );
+    assert!(
+        digests.iter().all(|d| d == &digests[0]),
+        "one token for all"
+    );
+    assert_ne!(digests[0], digest(&old_access), "a new token");
 }
 
 #[tokio::test]

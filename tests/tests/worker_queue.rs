@@ -329,19 +329,25 @@ async fn failures_are_retried_then_dead_lettered_with_their_error_and_can_be_rep
     let letters = ember_worker::dlq::list(ember_tests::AMQP_URL, &topology, 10)
         .await
         .unwrap();
-    let garbage = letters.iter().find(|l| l.portal_id.is_none()).unwrap();
+    // Both name their portal (the routing key carries it, also for a body that is not a batch).
     assert!(
-        garbage
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("not an event batch"),
-        "{garbage:?}"
+        letters.iter().all(|l| l.portal_id == Some(broken)),
+        "{letters:?}"
     );
+    let is_garbage = |l: &&ember_worker::dlq::DeadLetter| {
+        l.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not an event batch"))
+    };
+    let garbage = letters
+        .iter()
+        .find(is_garbage)
+        .expect("the garbage message");
     let retried = letters
         .iter()
-        .find(|l| l.portal_id == Some(broken))
-        .unwrap();
+        .find(|l| !is_garbage(l))
+        .expect("the retried message");
+    assert_eq!(garbage.routing_key, format!("portal.{broken}"));
     let error = retried.error.as_deref().unwrap();
     assert!(
         error.contains("invalid") && error.contains("after 2 attempts"),

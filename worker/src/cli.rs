@@ -44,6 +44,21 @@ pub struct WorkerArgs {
     /// Do not fetch missing context (`context_requests`) from HubSpot in this process.
     #[arg(long)]
     pub no_context_fetch: bool,
+    /// Milliseconds a portal with less than a full batch (100 contacts) of scores to write
+    /// waits, since its oldest pending score, before sending a partial batch: rows arriving
+    /// meanwhile share the call.
+    #[arg(
+        long,
+        env = "EMBER_WORKER__WRITEBACK_LINGER_MS",
+        default_value_t = 1000
+    )]
+    pub writeback_linger_ms: u64,
+    /// Serve `/metrics` (Prometheus) and `/healthz` on this port of `--metrics-host`.
+    #[arg(long, env = "EMBER_WORKER__METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Address the metrics listener binds to.
+    #[arg(long, env = "EMBER_WORKER__METRICS_HOST", default_value = "127.0.0.1")]
+    pub metrics_host: std::net::IpAddr,
 }
 
 impl WorkerArgs {
@@ -62,6 +77,13 @@ impl WorkerArgs {
             periodic_jobs: !self.no_periodic_jobs,
             writeback: !self.no_writeback,
             context_fetch: !self.no_context_fetch,
+            writeback_options: crate::writeback::WritebackOptions {
+                linger: Duration::from_millis(self.writeback_linger_ms),
+                ..crate::writeback::WritebackOptions::default()
+            },
+            metrics_addr: self
+                .metrics_port
+                .map(|port| std::net::SocketAddr::new(self.metrics_host, port)),
             ..WorkerOptions::default()
         }
     }
@@ -141,5 +163,37 @@ pub async fn run_dlq(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::WorkerArgs;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+
+    fn linger(args: &[&str]) -> Duration {
+        let cli = Cli::try_parse_from(std::iter::once("worker").chain(args.iter().copied()))
+            .expect("valid arguments");
+        cli.worker.options().writeback_options.linger
+    }
+
+    #[test]
+    fn the_write_back_lingers_a_second_unless_told_otherwise() {
+        assert_eq!(linger(&[]), Duration::from_secs(1));
+        assert_eq!(
+            linger(&["--writeback-linger-ms", "250"]),
+            Duration::from_millis(250)
+        );
+        assert_eq!(linger(&["--writeback-linger-ms", "0"]), Duration::ZERO);
+        assert!(Cli::try_parse_from(["worker", "--writeback-linger-ms", "soon"]).is_err());
     }
 }

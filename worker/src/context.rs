@@ -1,8 +1,9 @@
 //! The HubSpot side of the context fetch (see `worker/README.md`, *Context fetch*).
 //!
 //! Per portal with waiting `context_requests`, one round:
-//! 1. claim up to 100 of its oldest requests (`store::context::claim`, `FOR UPDATE SKIP
-//!    LOCKED`) in a transaction that spans only the claim, and commit;
+//! 1. lease up to 100 of its oldest requests (`store::context::lease`, `FOR UPDATE SKIP
+//!    LOCKED`) for [`LEASE`]: they stay in the table, invisible to other fetchers, so that a
+//!    fetcher that dies mid-round loses nothing and the write-back keeps waiting for them;
 //! 2. `POST /crm/v3/objects/contacts/batch/read` with those ids and the properties the model
 //!    reads, through the limiter-gated client and the token manager (no transaction open);
 //! 3. turn the answer into events and apply them with the worker's own per-message path
@@ -12,10 +13,12 @@
 //!    HubSpot says does not exist (or archived) gets a `contact.deletion` (retired, not
 //!    retried). A merged id comes back under its new record: it is recognised through
 //!    `hs_merged_object_ids` and its values are applied to the requested id (which Ember
-//!    resolves through its aliases).
+//!    resolves through its aliases);
+//! 4. remove the leased requests (`store::context::complete`).
 //!
-//! If the call or the apply fails, the claimed requests are inserted again and the portal waits
-//! [`FAILURE_PAUSE`]. A portal awaiting re-authorization keeps its requests the same way.
+//! If the call or the apply fails, the leased requests come back when the lease ends and the
+//! portal waits [`FAILURE_PAUSE`]. A portal awaiting re-authorization keeps its requests the
+//! same way.
 //!
 //! Metrics: `ember_context_api_calls_total{outcome}`, `ember_context_events_total{kind}`.
 
@@ -41,6 +44,8 @@ use crate::writeback::hubspot_crm::{HubSpotCrm, token_failure};
 
 /// Contacts per batch read (HubSpot's maximum).
 pub const MAX_BATCH: i64 = 100;
+/// How long leased requests are reserved for one round (after a crash, they wait this long).
+pub const LEASE: Duration = Duration::from_secs(30);
 /// How long a portal waits after a failed round.
 pub const FAILURE_PAUSE: Duration = Duration::from_secs(30);
 /// HubSpot's property listing the ids merged into a record (`;`-separated).
@@ -86,30 +91,26 @@ impl ContextFetcher {
 
     /// One round for one portal (see the module docs).
     pub async fn round(&self, portal: PortalId) -> anyhow::Result<Round> {
-        let mut tx = self.pool.begin().await?;
-        let claimed = context::claim(&mut tx, portal, MAX_BATCH)
-            .await
-            .context("Failed to claim context requests.")?;
-        tx.commit().await?;
+        let (ids, stamp) = {
+            let mut conn = self.pool.acquire().await?;
+            context::lease(&mut conn, portal, MAX_BATCH, LEASE)
+                .await
+                .context("Failed to lease context requests.")?
+        };
         let mut round = Round {
-            claimed: claimed.len(),
+            claimed: ids.len(),
             ..Round::default()
         };
-        if claimed.is_empty() {
+        let Some(stamp) = stamp else {
             return Ok(round);
-        }
-        let ids: Vec<ObjectId> = claimed.iter().map(|(id, _)| *id).collect();
-        match self.fetch_and_apply(portal, &ids, &mut round).await {
-            Ok(()) => Ok(round),
-            Err(e) => {
-                // Nothing is lost: the requests wait again.
-                let mut conn = self.pool.acquire().await?;
-                context::request(&mut conn, portal, &ids)
-                    .await
-                    .context("Failed to put context requests back.")?;
-                Err(e)
-            }
-        }
+        };
+        // On failure (or if this process dies) the requests come back when the lease ends.
+        self.fetch_and_apply(portal, &ids, &mut round).await?;
+        let mut conn = self.pool.acquire().await?;
+        context::complete(&mut conn, portal, &ids, stamp)
+            .await
+            .context("Failed to remove fetched context requests.")?;
+        Ok(round)
     }
 
     async fn fetch_and_apply(

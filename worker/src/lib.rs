@@ -10,6 +10,7 @@
 //! - [`decay`]: decay sweep, background rescore after a model change, dedupe purge.
 //! - [`writeback`]: drains `score_outbox` into HubSpot through the Redis limiter
 //!   ([`writeback::hubspot_crm::HubSpotCrm`] over the gated client and the token manager).
+//! - [`metrics_endpoint`]: the worker's `/metrics` and `/healthz`.
 //! - [`dlq`]: list and replay dead letters; [`cli`]: the `ember worker` / `ember dlq` arguments.
 //!
 //! See `worker/README.md` for the design.
@@ -19,6 +20,7 @@ pub mod consumers;
 pub mod context;
 pub mod decay;
 pub mod dlq;
+pub mod metrics_endpoint;
 pub mod model;
 pub mod runner;
 pub mod startup;

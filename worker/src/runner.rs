@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ember_core::domain::{BATCH_FORMAT_VERSION, EventBatch};
+use ember_core::queue::dead_letters::int_value;
 use ember_core::queue::{Topology, declare_topology};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -361,20 +362,6 @@ fn truncate(s: &str) -> String {
 pub fn header_int(delivery: &Delivery, name: &str) -> Option<i64> {
     let headers = delivery.properties.headers().as_ref()?;
     int_value(headers.inner().get(name)?)
-}
-
-pub(crate) fn int_value(v: &AMQPValue) -> Option<i64> {
-    match v {
-        AMQPValue::ShortShortInt(x) => Some(i64::from(*x)),
-        AMQPValue::ShortShortUInt(x) => Some(i64::from(*x)),
-        AMQPValue::ShortInt(x) => Some(i64::from(*x)),
-        AMQPValue::ShortUInt(x) => Some(i64::from(*x)),
-        AMQPValue::LongInt(x) => Some(i64::from(*x)),
-        AMQPValue::LongUInt(x) => Some(i64::from(*x)),
-        AMQPValue::LongLongInt(x) => Some(*x),
-        AMQPValue::Timestamp(x) => i64::try_from(*x).ok(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use crate::consumers::process::Processor;
 use crate::context::ContextFetcher;
 use crate::decay;
+use crate::metrics_endpoint;
 use crate::model::ModelCache;
 use crate::runner::{self, RunnerConfig};
 use crate::writeback::hubspot_crm::HubSpotCrm;
@@ -67,6 +68,8 @@ pub struct WorkerOptions {
     pub context_fetch: bool,
     /// The context fetch's coalescing window: how often waiting requests are served.
     pub context_interval: Duration,
+    /// Where to serve `/metrics` and `/healthz` (`None`: not served).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerOptions {
@@ -90,6 +93,7 @@ impl Default for WorkerOptions {
             limits_refresh: Duration::from_secs(60),
             context_fetch: true,
             context_interval: Duration::from_millis(500),
+            metrics_addr: None,
         }
     }
 }
@@ -137,18 +141,8 @@ async fn build_writeback(
     let pool = db
         .lazy_pool()
         .context("invalid database settings (write-back pool)")?;
-    let limiter = Arc::new(
-        ember_core::limiter::Limiter::connect(
-            &settings.redis.url,
-            &settings.redis.prefix,
-            settings.limiter.clone(),
-        )
-        .context("invalid Redis settings for the limiter")?,
-    );
-    let gate = Arc::new(LimiterGate::new(
-        limiter,
-        ember_core::limiter::AccountLimits::public(ember_core::limiter::PortalZone::UTC),
-    ));
+    let limiter = Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
+    let gate = Arc::new(LimiterGate::public_default(limiter));
     let client = ember_core::tenancy::hubspot_client(settings)?;
     // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API budget).
     let tokens = Arc::new(ember_core::tenancy::token_manager(
@@ -205,6 +199,8 @@ impl Worker {
                 .get(..8)
                 .unwrap_or("0")
         );
+        // Installed before anything records, or early counts would go to the no-op recorder.
+        ember_core::telemetry::metrics_handle();
         let models = Arc::new(ModelCache::new(pool.clone(), options.model_cache_ttl)?);
         let runner = RunnerConfig {
             amqp_url: settings.amqp.url.clone(),
@@ -216,7 +212,20 @@ impl Worker {
             shutdown_grace: options.shutdown_grace,
         };
         let writeback = if options.writeback || options.context_fetch {
-            build_writeback(settings, &options.writeback_options).await?
+            build_writeback(
+                settings,
+                &WritebackOptions {
+                    // A process that fetches context lets scores wait for it (a score
+                    // without the fit properties would be written twice).
+                    context_wait: if options.context_fetch {
+                        crate::writeback::DEFAULT_CONTEXT_WAIT
+                    } else {
+                        Duration::ZERO
+                    },
+                    ..options.writeback_options.clone()
+                },
+            )
+            .await?
         } else {
             tracing::info!("Write-back and context fetch turned off for this worker.");
             None
@@ -266,6 +275,16 @@ impl Worker {
         ));
         tracing::info!(worker = %self.id, "worker starting");
         let mut jobs = Vec::new();
+        if let Some(addr) = self.options.metrics_addr {
+            let (_, task) = metrics_endpoint::serve(
+                addr,
+                self.pool.clone(),
+                self.options.limits_refresh.min(Duration::from_secs(15)),
+                rx.clone(),
+            )
+            .await?;
+            jobs.push(task);
+        }
         if self.options.periodic_jobs {
             let o = &self.options;
             jobs.push(tokio::spawn(decay::run_sweeper(

@@ -23,6 +23,7 @@
 //! `ember_limiter_fallback`, `ember_limiter_paused{portal,reason}`,
 //! `ember_limiter_rate_limited_total{policy}`.
 
+pub mod gate;
 mod local;
 mod zone;
 
@@ -35,12 +36,16 @@ use deadpool_redis::redis;
 
 pub use crate::config::LimiterSettings;
 use crate::domain::PortalId;
+use crate::store::portals::AppKind;
+pub use gate::LimiterGate;
 pub use zone::{PortalZone, ZoneError};
 
 const ACQUIRE_LUA: &str = include_str!("acquire.lua");
 const OBSERVE_LUA: &str = include_str!("observe.lua");
 /// How long limits learnt from headers are trusted without a fresh answer.
 const OBSERVED_TTL_MS: u64 = 3_600_000;
+/// Answer counts are kept two days: today's, and yesterday's until a late reader is done.
+const ANSWERS_TTL_MS: u64 = 2 * 86_400_000;
 /// After a Redis failure, the next attempt to use Redis waits this long.
 const REDIS_RETRY: Duration = Duration::from_secs(1);
 
@@ -91,6 +96,33 @@ impl AccountLimits {
         Self {
             app: AppType::Public,
             zone,
+        }
+    }
+
+    /// The limits of a portal as the portals table records it: how it is authorized and, for a
+    /// private app, its tier in calls per 10 s. Tiers: 100 → Starter (250,000 a day), 150 → the
+    /// former Professional figure (500,000 a day), 190 → Professional (625,000 a day;
+    /// Enterprise's 1,000,000 is learnt from the headers). The portals table holds no time zone
+    /// yet, so every daily budget resets at UTC midnight.
+    pub fn of_portal(kind: AppKind, tier: Option<i32>) -> Self {
+        let app = match (kind, tier) {
+            (AppKind::Public, _) => AppType::Public,
+            (AppKind::Private, Some(100)) => AppType::PRIVATE_STARTER,
+            (AppKind::Private, Some(150)) => AppType::Private {
+                burst: 150,
+                daily: 500_000,
+            },
+            (AppKind::Private, Some(190)) => AppType::PRIVATE_PROFESSIONAL,
+            (AppKind::Private, Some(t)) if t > 0 => AppType::Private {
+                burst: t as u32,
+                daily: 250_000,
+            },
+            // A private portal without a tier breaks a CHECK constraint; be conservative.
+            (AppKind::Private, _) => AppType::PRIVATE_STARTER,
+        };
+        Self {
+            app,
+            zone: PortalZone::UTC,
         }
     }
 }
@@ -194,6 +226,69 @@ pub struct LimitStatus {
     pub paused: Option<(DateTime<Utc>, String)>,
     /// `X-HubSpot-RateLimit-Max` last seen.
     pub observed_max: Option<u32>,
+    /// `X-HubSpot-RateLimit-Daily` last seen.
+    pub observed_daily: Option<u64>,
+    /// HubSpot's answers today (portal's local date), by class.
+    pub answers: AnswerCounts,
+}
+
+/// HubSpot's answers to one account's calls on one day, by class (what the gate saw).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnswerCounts {
+    pub ok: u64,
+    pub client_errors: u64,
+    pub rate_limited: u64,
+    pub server_errors: u64,
+}
+
+impl AnswerCounts {
+    /// The Redis hash field an answer with `status` counts under.
+    pub fn field(status: u16) -> &'static str {
+        match status {
+            429 => "429",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "ok",
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ok + self.client_errors + self.rate_limited + self.server_errors
+    }
+
+    /// HubSpot's error ratio (4xx including 429, and 5xx, over all answers); `None` without
+    /// answers. A certified app keeps it under 5% of its daily calls.
+    pub fn error_ratio(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| {
+            (self.client_errors + self.rate_limited + self.server_errors) as f64 / total as f64
+        })
+    }
+}
+
+impl LimitStatus {
+    /// The account's daily limit: what HubSpot's headers said last, else the app's own figure
+    /// (`None`: the public app has none).
+    pub fn daily_limit(&self, app: AppType) -> Option<u64> {
+        match app {
+            AppType::Public => self.observed_daily,
+            AppType::Private { daily, .. } => Some(self.observed_daily.unwrap_or(daily)),
+        }
+    }
+
+    /// Whether the limiter grants no more permits today: HubSpot answered `DAILY`, or the day's
+    /// count reached the daily limit less `safety_margin` (what `acquire.lua` checks).
+    pub fn daily_exhausted(&self, app: AppType, safety_margin: f64) -> bool {
+        let paused = self
+            .paused
+            .as_ref()
+            .is_some_and(|(_, reason)| reason == "daily");
+        let spent = self.daily_limit(app).is_some_and(|daily| {
+            let effective = ((daily as f64 * (1.0 - safety_margin)).floor() as u64).max(1);
+            self.today >= effective
+        });
+        paused || spent
+    }
 }
 
 enum Try {
@@ -241,6 +336,17 @@ impl Limiter {
             .build()
             .map_err(deadpool_redis::CreatePoolError::Build)?;
         Ok(Self::with_pool(pool, prefix, settings))
+    }
+
+    /// The limiter the settings describe (`[redis]` url and prefix, `[limiter]`).
+    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        Self::connect(
+            &settings.redis.url,
+            &settings.redis.prefix,
+            settings.limiter.clone(),
+        )
+        .context("invalid Redis settings for the limiter")
     }
 
     /// A limiter over an existing pool (give it timeouts: a hung Redis must fail fast).
@@ -390,18 +496,26 @@ impl Limiter {
             .arg(&keys[1])
             .cmd("GET")
             .arg(&keys[2])
-            .cmd("HGET")
+            .cmd("HMGET")
             .arg(&keys[3])
-            .arg("max");
+            .arg("max")
+            .arg("daily")
+            .cmd("HMGET")
+            .arg(self.answers_key(portal, limits, day))
+            .arg("ok")
+            .arg("4xx")
+            .arg("429")
+            .arg("5xx");
         type Answer = (
             (u64, u64),
             Vec<(String, i64)>,
             Option<u64>,
             Option<String>,
-            Option<u32>,
+            (Option<u32>, Option<u64>),
+            (Option<u64>, Option<u64>, Option<u64>, Option<u64>),
         );
         let mut conn = self.pool.get().await.ok()?;
-        let (time, log, today, pause, max): Answer =
+        let (time, log, today, pause, (max, daily), answers): Answer =
             tokio::time::timeout(self.settings.redis_timeout(), pipe.query_async(&mut conn))
                 .await
                 .ok()?
@@ -422,7 +536,54 @@ impl Limiter {
             today: today.unwrap_or(0),
             paused,
             observed_max: max,
+            observed_daily: daily,
+            answers: AnswerCounts {
+                ok: answers.0.unwrap_or(0),
+                client_errors: answers.1.unwrap_or(0),
+                rate_limited: answers.2.unwrap_or(0),
+                server_errors: answers.3.unwrap_or(0),
+            },
         })
+    }
+
+    /// Counts one HubSpot answer to the account's call (status class, per local day), for the
+    /// error ratio the UI shows. Best effort: without Redis the answer is not counted.
+    pub async fn record_answer(&self, portal: PortalId, limits: &AccountLimits, status: u16) {
+        let (day, _) = limits.zone.day_and_reset(Utc::now());
+        let key = self.answers_key(portal, limits, day);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HINCRBY")
+            .arg(&key)
+            .arg(AnswerCounts::field(status))
+            .arg(1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ANSWERS_TTL_MS)
+            .ignore();
+        let Ok(mut conn) = self.pool.get().await else {
+            return;
+        };
+        let _ = tokio::time::timeout(
+            self.settings.redis_timeout(),
+            pipe.query_async::<()>(&mut conn),
+        )
+        .await;
+    }
+
+    fn answers_key(
+        &self,
+        portal: PortalId,
+        limits: &AccountLimits,
+        day: chrono::NaiveDate,
+    ) -> String {
+        format!(
+            "{}:{{{}:{}}}:a:{}",
+            self.prefix,
+            limits.app.key_part(),
+            portal,
+            day.format("%Y%m%d")
+        )
     }
 
     /// Deletes every key of this limiter's prefix (tests, and a deployment's clean-up). Every

@@ -3,6 +3,7 @@
 //! Names all start with the configured prefix, so test runs and deployments can share a broker.
 
 mod coalesce;
+pub mod dead_letters;
 mod publisher;
 mod topology;
 

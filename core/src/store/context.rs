@@ -75,6 +75,57 @@ pub async fn claim(
         .collect())
 }
 
+/// Leases up to `limit` of a portal's oldest requests to one fetcher for `lease`: they stay in
+/// the table (so that nothing is lost if the fetcher dies before storing what it fetched, and
+/// the write-back still sees the contacts as waiting for context) but other fetchers skip them
+/// until the lease ends. Returns the ids and the lease's stamp for [`complete`].
+pub async fn lease(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    limit: i64,
+    lease: std::time::Duration,
+) -> Result<(Vec<ObjectId>, Option<DateTime<Utc>>), sqlx::Error> {
+    let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE context_requests SET requested_at = now() + make_interval(secs => $3::bigint / 1000.0) \
+         WHERE portal_id = $1 AND contact_id IN ( \
+             SELECT contact_id FROM context_requests WHERE portal_id = $1 AND requested_at <= now() \
+             ORDER BY requested_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING contact_id, requested_at",
+    )
+    .bind(portal.get())
+    .bind(limit)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .fetch_all(conn)
+    .await?;
+    let stamp = rows.first().map(|(_, at)| *at);
+    Ok((
+        rows.into_iter()
+            .filter_map(|(c, _)| ObjectId::new(c).ok())
+            .collect(),
+        stamp,
+    ))
+}
+
+/// Removes leased requests once their values are stored; a request another fetcher leased
+/// again meanwhile (a new stamp) stays for it.
+pub async fn complete(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    ids: &[ObjectId],
+    stamp: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
+    sqlx::query(
+        "DELETE FROM context_requests WHERE portal_id = $1 AND contact_id = ANY($2) AND requested_at = $3",
+    )
+    .bind(portal.get())
+    .bind(&ids)
+    .bind(stamp)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Portals with waiting requests, and how many each has.
 pub async fn pending(pool: &PgPool) -> Result<Vec<(PortalId, i64)>, sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(

@@ -20,6 +20,7 @@ use std::time::Duration;
 use ember_hubspot::{HubSpot, HubSpotConfig};
 
 use crate::config::Settings;
+use crate::limiter::{Limiter, LimiterGate};
 
 /// The HubSpot client the settings describe (base URLs, client id and secret).
 pub fn hubspot_client(settings: &Settings) -> anyhow::Result<HubSpot> {
@@ -33,6 +34,12 @@ pub fn hubspot_client(settings: &Settings) -> anyhow::Result<HubSpot> {
         client_secret: settings.hubspot.client_secret.clone(),
         timeout: Duration::from_secs(30),
     })?)
+}
+
+/// The HubSpot client for calls on a portal's API budget: every call takes a permit from
+/// `limiter` (through [`LimiterGate`]) and reports HubSpot's answer back to it.
+pub fn gated_hubspot_client(settings: &Settings, limiter: Arc<Limiter>) -> anyhow::Result<HubSpot> {
+    Ok(hubspot_client(settings)?.with_gate(Arc::new(LimiterGate::public_default(limiter))))
 }
 
 /// A token manager from settings: Postgres pool, HubSpot client, cipher from

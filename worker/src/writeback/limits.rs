@@ -8,36 +8,23 @@
 use std::time::Duration;
 
 use ember_core::domain::PortalId;
-use ember_core::limiter::{AccountLimits, AppType, PortalZone};
+use ember_core::limiter::AccountLimits;
+use ember_core::store::portals::AppKind;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::LimiterGate;
 
 /// The limits of a portal authorized as `app_kind` (`public` | `private`) with `tier` calls per
-/// 10 s. Private tiers: 100 → Starter (250,000 a day), 150 → the former Professional figure
-/// (500,000 a day), 190 → Professional (625,000 a day; Enterprise's 1,000,000 is learnt from
-/// the headers). Anything else is the public app.
+/// 10 s: [`AccountLimits::of_portal`], the one mapping the api's health figures use too.
+/// Anything but `private` is the public app.
 pub fn account_limits(app_kind: &str, tier: Option<i32>) -> AccountLimits {
-    let app = match (app_kind, tier) {
-        ("private", Some(100)) => AppType::PRIVATE_STARTER,
-        ("private", Some(150)) => AppType::Private {
-            burst: 150,
-            daily: 500_000,
-        },
-        ("private", Some(190)) => AppType::PRIVATE_PROFESSIONAL,
-        ("private", Some(t)) if t > 0 => AppType::Private {
-            burst: t as u32,
-            daily: 250_000,
-        },
-        // A private portal without a tier breaks a CHECK constraint; be conservative.
-        ("private", _) => AppType::PRIVATE_STARTER,
-        _ => AppType::Public,
+    let kind = if app_kind == "private" {
+        AppKind::Private
+    } else {
+        AppKind::Public
     };
-    AccountLimits {
-        app,
-        zone: PortalZone::UTC,
-    }
+    AccountLimits::of_portal(kind, tier)
 }
 
 /// Sets the gate's limits of every active portal; returns how many were set.
@@ -80,6 +67,8 @@ pub async fn run_refresher(
 
 #[cfg(test)]
 mod tests {
+    use ember_core::limiter::AppType;
+
     use super::*;
 
     #[test]

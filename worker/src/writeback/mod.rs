@@ -20,10 +20,18 @@
 //! per process and `concurrency` turns in all, so a huge portal gets the same turns as a
 //! small one, and its limiter waits never hold rows.
 //!
+//! Two rules keep the calls near the minimum (one call per 100 contacts whose values changed)
+//! while events still flow, since HubSpot's limit is counted in calls, not rows:
+//! - **linger**: a portal with fewer than a full batch ready waits up to
+//!   [`WritebackOptions::linger`] since its oldest pending row before sending a partial batch,
+//!   so that rows arriving meanwhile share the call (a full batch goes at once);
+//! - a contact whose snapshot still waits for its context fetch is not written yet (up to
+//!   [`WritebackOptions::context_wait`]): its score lacks the fit properties and is about to
+//!   change (the fetch rescores it at once).
+//!
 //! HubSpot is reached through [`Crm`], three capability-sized calls the worker implements over
 //! `ember_hubspot::HubSpot` (built `.with_gate(gate)`) and its token store.
 
-pub mod gate;
 pub mod hubspot_crm;
 pub mod limits;
 pub mod plan;
@@ -41,8 +49,11 @@ use ember_hubspot::crm::{BatchUpdate, RowResult, UpdateRow};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 
-pub use gate::LimiterGate;
+pub use ember_core::limiter::LimiterGate;
 
+/// How long a worker that fetches context lets a score wait for it. A fetch normally fills it
+/// within a second; this bounds the wait when fetches keep failing.
+pub const DEFAULT_CONTEXT_WAIT: Duration = Duration::from_secs(60);
 /// After a timed-out call, the portal waits at least this long before sending again.
 const TIMEOUT_SETTLE: Duration = Duration::from_secs(15);
 pub use plan::{Backoff, Disposition, PendingWrite, Rotation, Values};
@@ -83,6 +94,13 @@ pub struct WritebackOptions {
     pub poll: Duration,
     /// Retry delays after a failed call.
     pub backoff: Backoff,
+    /// Longest wait, since a portal's oldest pending row, before a partial batch is sent. Zero
+    /// (the default here) sends at once; `ember worker` lingers 1 s (`--writeback-linger-ms`).
+    pub linger: Duration,
+    /// Longest wait for a contact's context (fetched from HubSpot) before its score is sent
+    /// without it. Zero (the default) never waits: a worker that fetches context sets
+    /// [`DEFAULT_CONTEXT_WAIT`].
+    pub context_wait: Duration,
 }
 
 impl Default for WritebackOptions {
@@ -95,6 +113,8 @@ impl Default for WritebackOptions {
                 base: Duration::from_millis(250),
                 cap: Duration::from_secs(60),
             },
+            linger: Duration::ZERO,
+            context_wait: Duration::ZERO,
         }
     }
 }
@@ -106,6 +126,9 @@ pub struct Turn {
     pub idle: bool,
     /// The limiter gave no permit in time (`wait` says how long to wait).
     pub limited: bool,
+    /// Less than a full batch is ready and the oldest row is younger than the linger (`wait`
+    /// says how long it may still wait).
+    pub lingering: bool,
     /// Rows sent in the batch call.
     pub sent: usize,
     /// Rows written (or already up to date).
@@ -201,6 +224,11 @@ impl<C: Crm> Writeback<C> {
         let now = Instant::now();
         match result {
             Ok(t) if t.idle => rotation.defer(portal, now + self.options.poll),
+            // Looked at again at least every poll: a full batch may be ready before the linger ends.
+            Ok(t) if t.lingering => rotation.defer(
+                portal,
+                now + t.wait.unwrap_or(self.options.poll).min(self.options.poll),
+            ),
             Ok(t) if t.limited => rotation.defer(portal, now + t.wait.unwrap_or(self.options.poll)),
             Ok(t) if t.error.is_some() || t.retry > 0 => {
                 let wait = rotation.failed(portal, now, &self.options.backoff, t.wait);
@@ -219,6 +247,25 @@ impl<C: Crm> Writeback<C> {
     /// One batch for one portal (see the module docs).
     pub async fn turn(&self, portal: PortalId) -> anyhow::Result<Turn> {
         let mut t = Turn::default();
+        // Before the permit: a lingering portal must not spend one.
+        let ready = store::ready(
+            &self.pool,
+            portal,
+            self.options.max_batch as i64,
+            self.options.context_wait,
+        )
+        .await
+        .context("Failed to look at the portal's pending rows.")?;
+        if ready.rows == 0 {
+            t.idle = true;
+            return Ok(t);
+        }
+        if (ready.rows as usize) < self.options.max_batch && ready.oldest_age < self.options.linger
+        {
+            t.lingering = true;
+            t.wait = Some(self.options.linger - ready.oldest_age);
+            return Ok(t);
+        }
         if let Err(e) = self.gate.reserve(portal).await {
             if matches!(e, LimitError::DailyExhausted { .. }) {
                 tracing::warn!(portal = %portal, error = %e, "Write-back paused: the portal's daily API budget is spent.");
@@ -232,16 +279,28 @@ impl<C: Crm> Writeback<C> {
             .begin()
             .await
             .context("Failed to begin the write-back transaction.")?;
-        let rows = plan::coalesce(
-            store::claim(&mut tx, portal, self.options.max_batch as i64)
-                .await
-                .context("Failed to claim outbox rows.")?,
-        );
-        if rows.is_empty() {
+        let claimed = store::claim(
+            &mut tx,
+            portal,
+            self.options.max_batch as i64,
+            self.options.context_wait,
+        )
+        .await
+        .context("Failed to claim outbox rows.")?;
+        if claimed.rows.is_empty() {
             tx.commit().await?;
             t.idle = true;
             return Ok(t);
         }
+        // Another process may have taken part of what looked like a full batch: what is left
+        // lingers like any partial batch.
+        if claimed.rows.len() < self.options.max_batch && claimed.oldest_age < self.options.linger {
+            tx.rollback().await?;
+            t.lingering = true;
+            t.wait = Some(self.options.linger - claimed.oldest_age);
+            return Ok(t);
+        }
+        let rows = plan::coalesce(claimed.rows);
         let ids: Vec<_> = rows.iter().map(|r| r.contact).collect();
         let written = store::written(&mut tx, portal, &ids)
             .await

@@ -5,6 +5,7 @@
 //! `migrations/20261128003001_writeback.sql`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ember_core::domain::{ObjectId, PortalId};
 use sqlx::types::Json;
@@ -32,7 +33,62 @@ pub async fn pending_portals(pool: &PgPool) -> Result<Vec<PortalId>, sqlx::Error
         .collect())
 }
 
-/// Locks up to `limit` of the portal's oldest pending rows that no other process holds
+/// Whether outbox row `o` is ready to send: no context request is waiting for its contact
+/// (the context fetcher keeps its requests until the values it fetched are stored), or the row
+/// has waited `$3` milliseconds (`WritebackOptions::context_wait`) for it. A score computed
+/// without the fit properties is about to change, and sending it would cost a second write.
+const READY: &str = "(o.updated_at <= now() - make_interval(secs => $3::bigint / 1000.0) \
+     OR NOT EXISTS (SELECT 1 FROM context_requests c \
+                    WHERE c.portal_id = o.portal_id AND c.contact_id = o.contact_id))";
+
+/// `context_wait` as the milliseconds [`READY`] takes.
+fn wait_ms(context_wait: Duration) -> i64 {
+    i64::try_from(context_wait.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Milliseconds since the oldest `updated_at` of the rows `o`, by the database's clock.
+const AGE_MS: &str = "(EXTRACT(EPOCH FROM now() - min(o.updated_at)) * 1000)::bigint";
+
+/// A portal's rows ready to send: how many (up to the limit asked) and how long the oldest of
+/// them has been pending (since its values were last computed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub rows: i64,
+    pub oldest_age: Duration,
+}
+
+/// Counts the portal's ready rows, up to `limit`, and the age of the oldest (by the database's
+/// clock, which stamped the rows). Rows other processes hold count too: they are being sent.
+pub async fn ready(
+    pool: &PgPool,
+    portal: PortalId,
+    limit: i64,
+    context_wait: Duration,
+) -> Result<Ready, sqlx::Error> {
+    let (rows, age_ms): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), {AGE_MS} \
+         FROM (SELECT o.updated_at FROM score_outbox o WHERE o.portal_id = $1 AND {READY} \
+               ORDER BY o.updated_at LIMIT $2) o"
+    )))
+    .bind(portal.get())
+    .bind(limit)
+    .bind(wait_ms(context_wait))
+    .fetch_one(pool)
+    .await?;
+    Ok(Ready {
+        rows,
+        oldest_age: Duration::from_millis(age_ms.unwrap_or(0).max(0) as u64),
+    })
+}
+
+/// Rows claimed for one batch, and how long the oldest of them has been pending.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub rows: Vec<PendingWrite>,
+    pub oldest_age: Duration,
+}
+
+/// Locks up to `limit` of the portal's oldest ready rows (see [`ready`]) that no other process holds
 /// (`FOR UPDATE SKIP LOCKED`): until the transaction ends, nobody else sends these contacts
 /// and no newer value can replace them, so a newer write can never be overtaken by an older
 /// one in flight.
@@ -40,25 +96,33 @@ pub async fn claim(
     conn: &mut PgConnection,
     portal: PortalId,
     limit: i64,
-) -> Result<Vec<PendingWrite>, sqlx::Error> {
-    let rows: Vec<(i64, Json<Values>, i64)> = sqlx::query_as(
-        "SELECT contact_id, properties, version FROM score_outbox WHERE portal_id = $1 \
-         ORDER BY updated_at, contact_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
+    context_wait: Duration,
+) -> Result<Claimed, sqlx::Error> {
+    let rows: Vec<(i64, Json<Values>, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT o.contact_id, o.properties, o.version, \
+                (EXTRACT(EPOCH FROM now() - o.updated_at) * 1000)::bigint FROM score_outbox o \
+         WHERE o.portal_id = $1 AND {READY} \
+         ORDER BY o.updated_at, o.contact_id LIMIT $2 FOR UPDATE OF o SKIP LOCKED"
+    )))
     .bind(portal.get())
     .bind(limit)
+    .bind(wait_ms(context_wait))
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(c, Json(properties), version)| {
-            Some(PendingWrite {
-                contact: ObjectId::new(c).ok()?,
-                properties,
-                version,
+    let oldest_ms = rows.iter().map(|r| r.3).max().unwrap_or(0).max(0);
+    Ok(Claimed {
+        rows: rows
+            .into_iter()
+            .filter_map(|(c, Json(properties), version, _)| {
+                Some(PendingWrite {
+                    contact: ObjectId::new(c).ok()?,
+                    properties,
+                    version,
+                })
             })
-        })
-        .collect())
+            .collect(),
+        oldest_age: Duration::from_millis(oldest_ms as u64),
+    })
 }
 
 /// Values HubSpot acknowledged last for these contacts.

@@ -1,4 +1,4 @@
-//! [`LimiterGate`]: Ember's Redis limiter ([`ember_core::limiter`]) as the HubSpot client's
+//! [`LimiterGate`]: Ember's Redis limiter ([`crate::limiter`]) as the HubSpot client's
 //! [`CallGate`], so that every gated HubSpot call (context reads, property provisioning,
 //! write-back) takes a permit and feeds HubSpot's rate-limit headers back.
 //!
@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use ember_core::domain::PortalId;
-use ember_core::limiter::{AccountLimits, LimitError, Limiter, Observation};
+use crate::domain::PortalId;
+use crate::limiter::{AccountLimits, LimitError, Limiter, Observation};
 use ember_hubspot::wire::rate_limit::POLICY_TEN_SECONDLY_ROLLING;
 use ember_hubspot::{CallGate, GateError, GateFuture, RateLimitTelemetry};
 
@@ -40,6 +40,15 @@ impl LimiterGate {
             limits: RwLock::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A gate whose portals count as the public app in UTC until [`LimiterGate::set_limits`]
+    /// says otherwise (what every installed portal is, unless it is a private app).
+    pub fn public_default(limiter: Arc<Limiter>) -> Self {
+        Self::new(
+            limiter,
+            AccountLimits::public(crate::limiter::PortalZone::UTC),
+        )
     }
 
     /// The portal's app type and time zone (from its installation and account-info).
@@ -133,6 +142,10 @@ impl CallGate for LimiterGate {
     }
 
     fn observe(&self, portal: i64, t: &RateLimitTelemetry) {
+        // Every answer HubSpot gave, by class: the error ratio a certified app must keep under
+        // 5% of its daily calls is (4xx + 429 + 5xx) / all of these.
+        metrics::counter!("ember_hubspot_calls_total", "class" => status_class(t.status))
+            .increment(1);
         let Ok(id) = PortalId::new(portal) else {
             return;
         };
@@ -148,14 +161,29 @@ impl CallGate for LimiterGate {
             // The policy is in the body; the caller reports DAILY with `observe_policy`.
             obs.rate_limited = Some(POLICY_TEN_SECONDLY_ROLLING.to_owned());
         }
-        if obs == Observation::default() {
-            return;
-        }
         let limiter = self.limiter.clone();
         let limits = self.limits(id);
-        // `observe` is synchronous in the client; the correction is applied right after.
+        let status = t.status;
+        // `observe` is synchronous in the client; the count and the correction are applied
+        // right after, off the caller's path.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { limiter.observe(id, &limits, &obs).await });
+            handle.spawn(async move {
+                if obs != Observation::default() {
+                    limiter.observe(id, &limits, &obs).await;
+                }
+                limiter.record_answer(id, &limits, status).await;
+            });
         }
+    }
+}
+
+/// `2xx`, `429`, `4xx`, `5xx` or `other` (the label of `ember_hubspot_calls_total`).
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        429 => "429",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
     }
 }
