@@ -23,6 +23,8 @@ pub struct ApiError {
 
 #[derive(Serialize)]
 struct Body<'a> {
+    /// The machine code again, under the name the admin API's contract uses.
+    error: &'a str,
     status: &'static str,
     code: &'a str,
     message: &'a str,
@@ -116,6 +118,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, value));
         }
         response.json(Body {
+            error: self.code,
             status: "error",
             code: self.code,
             message: &self.message,

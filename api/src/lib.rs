@@ -1,11 +1,14 @@
 //! Ember's HTTP service: the signed HubSpot webhook intake, health and metrics endpoints, and
 //! (as they land) the OAuth install flow, the admin API and the console.
 
+pub mod console;
 pub mod error;
 pub mod extract;
 mod metrics_middleware;
+pub mod openapi;
 mod portal_cache;
 mod redact;
+pub mod rejections;
 pub mod routes;
 pub mod session;
 pub mod startup;

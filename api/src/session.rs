@@ -2,8 +2,16 @@
 //! browser cookie, single use), agency invitations (install links), and session cookies. All are
 //! HS256 JWTs (jsonwebtoken) with a key derived from the app's client secret, and each kind has
 //! its own audience, so one can never stand in for another.
+//!
+//! CSRF: a session's token is an HMAC of its id under a key of its own ([`Signer::csrf_token`]).
+//! It is stable for the session's life and useless without the session cookie, so pages can embed
+//! it and scripts can read it from `GET /admin/me`. Every unsafe request (not GET, HEAD or OPTIONS)
+//! authenticated by the session cookie must present it: the JSON API in the `X-CSRF-Token` header,
+//! checked by the [`crate::extract::CurrentPerson`] extractor; console forms in a `_csrf` field,
+//! checked by their handler with [`check_csrf`] on routes marked [`crate::extract::CsrfForm`].
 
 use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::http::StatusCode;
 use chrono::Utc;
 use ember_core::store::agencies::Role;
 use hmac::{Hmac, KeyInit, Mac};
@@ -14,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::error::ApiError;
+
 /// Cookie holding the browser nonce the `state` is bound to.
 pub const STATE_COOKIE: &str = "ember_oauth";
 /// Cookie holding the session token.
@@ -22,6 +32,11 @@ pub const SESSION_COOKIE: &str = "ember_session";
 const AUD_STATE: &str = "ember-oauth-state";
 const AUD_INVITE: &str = "ember-invite";
 const AUD_SESSION: &str = "ember-session";
+
+/// The header the JSON API's unsafe requests carry their CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// The form field console forms carry their CSRF token in.
+pub const CSRF_FIELD: &str = "_csrf";
 
 /// The claims of an install `state`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +101,8 @@ impl StateProblem {
 pub struct Signer {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// HMAC key of CSRF tokens (derived apart from the JWT key).
+    csrf_key: Vec<u8>,
     pub state_lifetime_secs: i64,
     pub session_lifetime_secs: i64,
     pub secure_cookies: bool,
@@ -118,6 +135,7 @@ impl Signer {
         Ok(Self {
             encoding: EncodingKey::from_secret(&key)?,
             decoding: DecodingKey::from_secret(&key)?,
+            csrf_key: derive_key(client_secret, b"ember csrf key v1"),
             state_lifetime_secs: state_lifetime_secs as i64,
             session_lifetime_secs: session_lifetime_secs as i64,
             secure_cookies,
@@ -225,6 +243,15 @@ impl Signer {
             .map(|d| d.claims)
     }
 
+    /// The CSRF token of a session: HMAC-SHA256 of its id, hex. The same for the session's whole
+    /// life; different for every session.
+    pub fn csrf_token(&self, session: Uuid) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.csrf_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(session.as_bytes());
+        hex_string(&mac.finalize().into_bytes())
+    }
+
     /// An HttpOnly, SameSite=Lax cookie. Lax, not Strict: the callback is a top-level
     /// navigation from HubSpot, and Strict cookies would not come with it.
     pub fn cookie<'a>(
@@ -249,6 +276,28 @@ impl Signer {
         c.make_removal();
         c
     }
+}
+
+/// The name the console's contract uses for the session signer.
+pub type SessionSigner = Signer;
+
+/// Checks the CSRF token a request presented (header or `_csrf` form field) for its session:
+/// missing or wrong is 403 `csrf`. Console form handlers on routes marked
+/// [`crate::extract::CsrfForm`] call this with the form's `_csrf` before changing anything.
+pub fn check_csrf(signer: &Signer, session: Uuid, presented: Option<&str>) -> Result<(), ApiError> {
+    match presented {
+        Some(token) if subtle_eq(token.trim(), &signer.csrf_token(session)) => Ok(()),
+        _ => Err(csrf_refused()),
+    }
+}
+
+/// 403 `csrf`: the answer to an unsafe request without a valid token.
+pub fn csrf_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "missing or invalid CSRF token",
+    )
 }
 
 fn subtle_eq(a: &str, b: &str) -> bool {
@@ -310,6 +359,26 @@ mod tests {
                 agency: 3,
                 role: Role::Editor
             })
+        );
+    }
+
+    #[test]
+    fn a_csrf_token_is_bound_to_its_session_and_key() {
+        let s = signer();
+        let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = s.csrf_token(one);
+        assert_eq!(token, s.csrf_token(one), "stable for the session");
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, s.csrf_token(two));
+        assert!(check_csrf(&s, one, Some(&token)).is_ok());
+        assert_eq!(check_csrf(&s, two, Some(&token)).unwrap_err().code, "csrf");
+        assert_eq!(check_csrf(&s, one, None).unwrap_err().status, 403);
+        assert!(check_csrf(&s, one, Some("")).is_err());
+        let other = Signer::new(&SecretString::from("other".to_owned()), 600, 3600, true).unwrap();
+        assert_ne!(
+            other.csrf_token(one),
+            token,
+            "a different secret, a different token"
         );
     }
 

@@ -2,6 +2,7 @@
 //! `port()` reports the real port, `run_until_stopped()` serves until SIGTERM/Ctrl-C.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -9,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ember_core::config::Settings;
+use ember_core::limiter::Limiter;
 use ember_core::normalize::AppBodyLimits;
 use ember_core::queue::{CoalesceSettings, CoalescingPublisher, Publisher, Topology};
 use ember_core::signature::Verifier;
@@ -17,8 +19,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::metrics_middleware::count_requests;
 use crate::portal_cache::PortalCache;
+use crate::rejections::RecentRejections;
 use crate::routes::{health, webhooks};
-use crate::state::{Intake, Metrics};
+use crate::state::{Intake, Metrics, Operations};
 
 pub struct Application {
     port: u16,
@@ -45,6 +48,7 @@ impl Application {
                 redacted(&settings.amqp.url)
             )
         })?;
+        let rejections = Arc::new(RecentRejections::default());
         let intake = web::Data::new(Intake {
             verifier: Verifier::new(secret).with_window_ms(settings.intake.signature_window_ms),
             publisher: CoalescingPublisher::start(
@@ -63,9 +67,18 @@ impl Application {
             body_limit_bytes: settings.server.body_limit_bytes,
             queue_unknown_portals: settings.intake.queue_unknown_portals,
             retry_after_secs: settings.amqp.retry_after_secs,
+            rejections: rejections.clone(),
+        });
+        let limiter = Arc::new(Limiter::from_settings(settings)?);
+        let operations = web::Data::new(Operations {
+            limiter: limiter.clone(),
+            amqp_url: settings.amqp.url.clone(),
+            topology: Topology::new(&settings.amqp.prefix),
+            rejections,
         });
         let metrics = web::Data::new(Metrics(telemetry::metrics_handle()));
-        let tenancy = crate::routes::oauth::Tenancy::from_settings(settings, intake.pool.clone())?;
+        let tenancy =
+            crate::routes::oauth::Tenancy::from_settings(settings, intake.pool.clone(), limiter)?;
         let redirect_path = settings.oauth.redirect_path.clone();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -79,12 +92,15 @@ impl Application {
                 .wrap(TracingLogger::<crate::redact::PathOnlyRootSpan>::new())
                 .app_data(intake.clone())
                 .app_data(metrics.clone())
+                .app_data(operations.clone())
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(health::metrics)
+                .service(crate::openapi::serve)
                 .service(webhooks::hubspot::receive)
                 .service(webhooks::workflow::receive)
                 .configure(|cfg| crate::routes::oauth::register(cfg, &tenancy, &redirect_path))
+                .configure(|cfg| crate::console::register(cfg, &tenancy))
         })
         .shutdown_timeout(30);
         if settings.server.workers > 0 {

@@ -93,7 +93,7 @@ impl Browser {
         json: Option<serde_json::Value>,
     ) -> Page {
         let real = self.real_url(url);
-        let mut req = self.http.request(method, &real);
+        let mut req = self.http.request(method.clone(), &real);
         if real.starts_with(&self.api) && !self.cookies.is_empty() {
             let header: Vec<String> = self
                 .cookies
@@ -101,6 +101,12 @@ impl Browser {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             req = req.header("cookie", header.join("; "));
+        }
+        if method != reqwest::Method::GET
+            && real.starts_with(&self.api)
+            && let Some(token) = self.csrf_token()
+        {
+            req = req.header("x-csrf-token", token);
         }
         if let Some(body) = json {
             req = req.json(&body);
@@ -128,6 +134,16 @@ impl Browser {
             location,
             body: resp.text().await.unwrap_or_default(),
         }
+    }
+
+    /// The CSRF token of the signed-in session, as `GET /admin/me` reports it (computed here with
+    /// the app's secret, so every change can carry it like the console does).
+    fn csrf_token(&self) -> Option<String> {
+        let signer =
+            ember_api::session::Signer::new(&SecretString::from(SECRET.to_owned()), 600, 600, true)
+                .unwrap();
+        let claims = signer.verify_session(self.cookies.get("ember_session")?)?;
+        Some(signer.csrf_token(claims.sid))
     }
 
     async fn get(&mut self, url: &str) -> Page {
@@ -289,8 +305,18 @@ async fn the_whole_install_flow_creates_the_tenant_and_lands_on_its_page_signed_
         .unwrap();
     assert_eq!(tokens, 1);
 
-    // Signing out ends the session on the server: the old cookie no longer works.
+    // Signing out needs the session's CSRF token: without it, 403 and the session lives on.
     let cookie = browser.cookies["ember_session"].clone();
+    let forged = browser
+        .http
+        .post(browser.real_url("/oauth/logout"))
+        .header("cookie", format!("ember_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.get("/admin/me").await.status, StatusCode::OK);
+    // Signing out ends the session on the server: the old cookie no longer works.
     let out = browser
         .request(reqwest::Method::POST, "/oauth/logout", None)
         .await;

@@ -2,4 +2,4 @@
 
 mod session;
 
-pub use session::CurrentPerson;
+pub use session::{CsrfForm, CurrentPerson};

@@ -2,6 +2,7 @@
 //! Lookups that answer "may this person see this portal" take the person and the portal and
 //! return nothing for anything outside the person's agencies.
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::PortalId;
@@ -139,5 +140,140 @@ pub async fn role_for_portal(
     .bind(portal.get())
     .bind(person)
     .fetch_optional(pool)
+    .await
+}
+
+/// A member of an agency, as the team page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Member {
+    pub person_id: i64,
+    /// What to call the person. Ember keeps no names (HubSpot's token info carries only the
+    /// user's email), so this is the email, or `HubSpot user <id>` when none is known.
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+const MEMBER: &str = "SELECT m.person_id, COALESCE(p.email, 'HubSpot user ' || p.hub_user_id) AS name, \
+                      p.email, m.role, m.created_at AS joined_at \
+                      FROM agency_members m JOIN people p USING (person_id)";
+
+/// Every member of the agency: owners first, then editors and viewers, each by when they joined.
+pub async fn members(pool: &PgPool, agency: i64) -> Result<Vec<Member>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER} WHERE m.agency_id = $1 \
+         ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, m.created_at, m.person_id"
+    )))
+    .bind(agency)
+    .fetch_all(pool)
+    .await
+}
+
+/// One member of the agency, if the person belongs to it.
+pub async fn member(
+    conn: &mut PgConnection,
+    agency: i64,
+    person: i64,
+) -> Result<Option<Member>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER} WHERE m.agency_id = $1 AND m.person_id = $2"
+    )))
+    .bind(agency)
+    .bind(person)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Why a team change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamChangeError {
+    /// The person does not belong to the agency.
+    #[error("person {person} is not a member of agency {agency}")]
+    NotAMember { agency: i64, person: i64 },
+    /// The change would leave the agency without an owner.
+    #[error(
+        "person {person} is the last owner of agency {agency}; make someone else an owner first"
+    )]
+    LastOwner { agency: i64, person: i64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Gives a member another role; returns the member as changed. Demoting the agency's last owner
+/// is refused: see [`lock_team`] for why two concurrent demotions cannot both pass.
+pub async fn set_role(
+    pool: &PgPool,
+    agency: i64,
+    person: i64,
+    role: Role,
+) -> Result<Member, TeamChangeError> {
+    let mut tx = pool.begin().await?;
+    let current = lock_team(&mut tx, agency, person).await?;
+    if current == Role::Owner && role != Role::Owner && owners(&mut tx, agency).await? <= 1 {
+        return Err(TeamChangeError::LastOwner { agency, person });
+    }
+    sqlx::query("UPDATE agency_members SET role = $3 WHERE agency_id = $1 AND person_id = $2")
+        .bind(agency)
+        .bind(person)
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
+    let changed = member(&mut tx, agency, person)
+        .await?
+        .ok_or(TeamChangeError::NotAMember { agency, person })?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Removes a member from the agency. Removing the agency's last owner is refused.
+pub async fn remove_member(pool: &PgPool, agency: i64, person: i64) -> Result<(), TeamChangeError> {
+    let mut tx = pool.begin().await?;
+    let current = lock_team(&mut tx, agency, person).await?;
+    if current == Role::Owner && owners(&mut tx, agency).await? <= 1 {
+        return Err(TeamChangeError::LastOwner { agency, person });
+    }
+    sqlx::query("DELETE FROM agency_members WHERE agency_id = $1 AND person_id = $2")
+        .bind(agency)
+        .bind(person)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Locks the agency's row for the rest of the transaction and returns the person's role in it.
+///
+/// Every change that can take a role away runs under this lock, so changes to one team are
+/// serialized: without it, two owners demoting each other at once would each count two owners
+/// and together leave none. Read Committed gives each later statement a fresh snapshot, so the
+/// owner count taken after the lock sees every change committed before it.
+async fn lock_team(
+    conn: &mut PgConnection,
+    agency: i64,
+    person: i64,
+) -> Result<Role, TeamChangeError> {
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT agency_id FROM agencies WHERE agency_id = $1 FOR UPDATE")
+            .bind(agency)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if locked.is_none() {
+        return Err(TeamChangeError::NotAMember { agency, person });
+    }
+    sqlx::query_scalar("SELECT role FROM agency_members WHERE agency_id = $1 AND person_id = $2")
+        .bind(agency)
+        .bind(person)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(TeamChangeError::NotAMember { agency, person })
+}
+
+async fn owners(conn: &mut PgConnection, agency: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM agency_members WHERE agency_id = $1 AND role = 'owner'",
+    )
+    .bind(agency)
+    .fetch_one(conn)
     .await
 }

@@ -3,14 +3,17 @@
 
 pub mod agencies;
 pub mod aliases;
+pub mod console;
 pub mod contacts;
 pub mod context;
 pub mod dedupe;
+pub mod health;
 pub mod models;
 pub mod outbox;
 pub mod portals;
 pub mod sessions;
 pub mod tokens;
+pub mod writeback_dead_letters;
 
 use std::str::FromStr;
 use std::time::Duration;

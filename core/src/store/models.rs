@@ -2,10 +2,15 @@
 //! portal in `scoring_model_active`, and the background rescoring a new version triggers
 //! (`model_rescores`). A portal without an active version is scored with
 //! [`crate::scoring::Model::default_model`], reported as version 0.
+//!
+//! A new version is numbered, stored and activated in one transaction that holds the portal's
+//! row ([`insert_and_activate`]), so two concurrent saves get consecutive numbers and the later
+//! one wins.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use serde::Serialize;
 use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
 
 use crate::domain::PortalId;
 use crate::scoring::Model;
@@ -31,22 +36,155 @@ pub async fn insert(
 /// Makes `version` the portal's active model and queues a rescore of all its contacts.
 pub async fn activate(pool: &PgPool, portal: PortalId, version: i32) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    activate_in(&mut tx, portal, version).await?;
+    tx.commit().await
+}
+
+/// [`activate`] inside the caller's transaction. A rescore of that version that already finished
+/// (a roll back to it) is queued again from the start; one still pending or running is left to
+/// finish, since it already rescores every contact with this version.
+pub async fn activate_in(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    version: i32,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO scoring_model_active (portal_id, version) VALUES ($1, $2) \
          ON CONFLICT (portal_id) DO UPDATE SET version = EXCLUDED.version, activated_at = now()",
     )
     .bind(portal.get())
     .bind(version)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO model_rescores (portal_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO model_rescores (portal_id, version) VALUES ($1, $2) \
+         ON CONFLICT (portal_id, version) DO UPDATE SET cursor_id = 0, done = 0, total = NULL, \
+             claimed_by = NULL, claimed_until = NULL, finished_at = NULL, created_at = now() \
+         WHERE model_rescores.finished_at IS NOT NULL",
     )
     .bind(portal.get())
     .bind(version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One stored version, without its document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct VersionInfo {
+    pub version: i32,
+    /// Who saved it (a person's e-mail and id, or the tool that did).
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One stored version with its document (a [`Model`] as JSON).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredVersion {
+    #[sqlx(flatten)]
+    pub info: VersionInfo,
+    pub document: serde_json::Value,
+}
+
+/// Every stored version of a portal, newest first.
+pub async fn list_versions(
+    pool: &PgPool,
+    portal: PortalId,
+) -> Result<Vec<VersionInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, created_by, created_at FROM scoring_models \
+         WHERE portal_id = $1 ORDER BY version DESC",
+    )
+    .bind(portal.get())
+    .fetch_all(pool)
+    .await
+}
+
+/// One stored version with its document.
+pub async fn get_version(
+    pool: &PgPool,
+    portal: PortalId,
+    version: i32,
+) -> Result<Option<StoredVersion>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, created_by, created_at, document FROM scoring_models \
+         WHERE portal_id = $1 AND version = $2",
+    )
+    .bind(portal.get())
+    .bind(version)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The portal's active version number, if it has one stored (none: the built-in model, 0).
+pub async fn active_version(pool: &PgPool, portal: PortalId) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM scoring_model_active WHERE portal_id = $1")
+        .bind(portal.get())
+        .fetch_optional(pool)
+        .await
+}
+
+/// The number the portal's next version gets: one above its highest stored version.
+pub async fn next_version(conn: &mut PgConnection, portal: PortalId) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(max(version), 0) + 1 FROM scoring_models WHERE portal_id = $1",
+    )
+    .bind(portal.get())
+    .fetch_one(conn)
+    .await
+}
+
+/// Stores `model` (the caller validated it) as the portal's next version and activates it,
+/// queueing a rescore, all in one transaction; returns the new version number, or `None` when
+/// the portal does not exist. The stored document's own `version` field is set to that number,
+/// so a document always names the version it is. The portal's row is locked first, so concurrent saves of one
+/// portal are numbered one after the other.
+pub async fn insert_and_activate(
+    pool: &PgPool,
+    portal: PortalId,
+    model: &Model,
+    created_by: &str,
+) -> Result<Option<i32>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // NO KEY UPDATE: serializes saves without blocking the foreign-key checks of other tables.
+    let exists = sqlx::query_scalar::<_, i64>(
+        "SELECT portal_id FROM portals WHERE portal_id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(portal.get())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let version = next_version(&mut tx, portal).await?;
+    let mut document = model.clone();
+    document.version = u32::try_from(version).unwrap_or(u32::MAX);
+    sqlx::query(
+        "INSERT INTO scoring_models (portal_id, version, document, created_by) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(portal.get())
+    .bind(version)
+    .bind(Json(&document))
+    .bind(created_by)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    activate_in(&mut tx, portal, version).await?;
+    tx.commit().await?;
+    Ok(Some(version))
+}
+
+/// The portal's latest rescore (by when it was queued): (version, done, total, finished_at).
+pub async fn latest_rescore(
+    pool: &PgPool,
+    portal: PortalId,
+) -> Result<Option<(i32, i64, Option<i64>, Option<DateTime<Utc>>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, done, total, finished_at FROM model_rescores \
+         WHERE portal_id = $1 ORDER BY (finished_at IS NULL) DESC, created_at DESC LIMIT 1",
+    )
+    .bind(portal.get())
+    .fetch_optional(pool)
+    .await
 }
 
 /// The active version and its document, if the portal has one.

@@ -14,7 +14,11 @@ use crate::extract::CurrentPerson;
 use crate::routes::oauth::Tenancy;
 use crate::session::Invite;
 
-/// `GET /admin/me`.
+/// `GET /admin/me`: the person, their agencies, and the session's CSRF token (to send as
+/// `X-CSRF-Token` with every change).
+#[utoipa::path(get, path = "/admin/me", tag = "agencies", operation_id = "get_me",
+    responses((status = 200, description = "`{person_id, agencies: [{agency_id, name, role}], csrf_token}`", body = Object),
+              (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn me(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -22,13 +26,21 @@ pub(crate) async fn me(
     let agencies = ember_core::store::agencies::memberships(&t.pool, person.person_id)
         .await
         .map_err(db)?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "person_id": person.person_id, "agencies": agencies })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "person_id": person.person_id,
+        "agencies": agencies,
+        "csrf_token": t.signer.csrf_token(person.session_id),
+    })))
 }
 
-/// `GET /admin/agencies/{agency}/portals`.
+/// `GET /admin/agencies/{agency}/portals`: each with its health.
+#[utoipa::path(get, path = "/admin/agencies/{agency}/portals", tag = "agencies",
+    operation_id = "list_agency_portals", params(("agency" = i64, Path, description = "agency id")),
+    responses((status = 200, description = "`{agency_id, portals: [...]}`, each portal with its health", body = Object),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn portals(
     t: web::Data<Tenancy>,
+    ops: web::Data<crate::state::Operations>,
     person: CurrentPerson,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -37,18 +49,26 @@ pub(crate) async fn portals(
     let portals = ember_core::store::portals::list_for_agency(&t.pool, agency)
         .await
         .map_err(db)?;
+    let portals = super::health::with_health(&t.pool, &ops, portals).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "agency_id": agency, "portals": portals })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct InviteRequest {
+    #[schema(value_type = String, example = "editor")]
     role: Role,
+    /// Days the link is valid (1 to 30, default 7).
     #[serde(default)]
     days: Option<i64>,
 }
 
 /// `POST /admin/agencies/{agency}/invites` (owner): an install link that makes whoever installs
 /// with it a member with `role`, and puts the portal in this agency.
+#[utoipa::path(post, path = "/admin/agencies/{agency}/invites", tag = "agencies",
+    operation_id = "create_invite", params(("agency" = i64, Path, description = "agency id")), request_body = InviteRequest,
+    responses((status = 201, description = "`{agency_id, role, days, install_url}`", body = Object),
+              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("session" = [], "csrf" = [])))]
 pub(crate) async fn invite(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -72,7 +92,7 @@ pub(crate) async fn invite(
     Ok(HttpResponse::Created().json(serde_json::json!({ "agency_id": agency, "role": body.role, "days": days, "install_url": url })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct PrivatePortalRequest {
     portal_id: i64,
     token: String,
@@ -80,6 +100,12 @@ pub(crate) struct PrivatePortalRequest {
 }
 
 /// `POST /admin/agencies/{agency}/portals` (editor): registers a private-app portal.
+#[utoipa::path(post, path = "/admin/agencies/{agency}/portals", tag = "agencies",
+    operation_id = "add_private_portal", params(("agency" = i64, Path, description = "agency id")), request_body = PrivatePortalRequest,
+    responses((status = 201, description = "`{portal_id, tier, properties_created, property_conflicts}`", body = Object),
+              (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
+              (status = 409, body = crate::openapi::ErrorBody)),
+    security(("session" = [], "csrf" = [])))]
 pub(crate) async fn add_private_portal(
     t: web::Data<Tenancy>,
     person: CurrentPerson,

@@ -18,6 +18,9 @@ struct PortalView {
 }
 
 /// `GET /admin/portals`: every portal of every agency the person belongs to.
+#[utoipa::path(get, path = "/admin/portals", tag = "portals", operation_id = "list_portals",
+    responses((status = 200, description = "`{portals: [...]}`, each with the person's role", body = Object),
+              (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -41,6 +44,10 @@ pub(crate) async fn list(
 }
 
 /// `GET /admin/portals/{portal}`.
+#[utoipa::path(get, path = "/admin/portals/{portal}", tag = "portals", operation_id = "get_portal",
+    params(("portal" = i64, Path, description = "HubSpot portal id")),
+    responses((status = 200, description = "the portal and the person's role", body = Object),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn get(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -59,6 +66,11 @@ pub(crate) async fn get(
 
 /// `POST /admin/portals/{portal}/uninstall` (editor): deletes the refresh token, uninstalls the
 /// app at HubSpot, marks the portal uninstalled and deletes its tokens.
+#[utoipa::path(post, path = "/admin/portals/{portal}/uninstall", tag = "portals",
+    operation_id = "uninstall_portal", params(("portal" = i64, Path, description = "HubSpot portal id")),
+    responses((status = 200, description = "`{portal_id, status, refresh_token_deleted, app_uninstalled}`", body = Object),
+              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("session" = [], "csrf" = [])))]
 pub(crate) async fn uninstall(
     t: web::Data<Tenancy>,
     person: CurrentPerson,

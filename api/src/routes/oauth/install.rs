@@ -2,13 +2,13 @@
 //! with a fresh `state` bound to a cookie. `POST /oauth/logout` ends the session.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use ember_hubspot::AuthorizeRequest;
 use serde::Deserialize;
 
 use super::Tenancy;
 use super::page::failure;
-use crate::session::{SESSION_COOKIE, STATE_COOKIE};
+use crate::session::{CSRF_HEADER, SESSION_COOKIE, STATE_COOKIE, check_csrf};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InstallQuery {
@@ -63,13 +63,20 @@ pub(crate) async fn install(
         .finish()
 }
 
+/// `POST /oauth/logout`: ends the session. A signed-in request must carry its `X-CSRF-Token`
+/// (403 otherwise, the session stays), so another site cannot sign a person out.
 pub(crate) async fn logout(tenancy: web::Data<Tenancy>, req: HttpRequest) -> HttpResponse {
     if let Some(claims) = req
         .cookie(SESSION_COOKIE)
         .and_then(|c| tenancy.signer.verify_session(c.value()))
-        && let Err(e) = ember_core::store::sessions::delete(&tenancy.pool, claims.sid).await
     {
-        tracing::warn!(error = %e, "Could not delete a session.");
+        let presented = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if let Err(refused) = check_csrf(&tenancy.signer, claims.sid, presented) {
+            return refused.error_response();
+        }
+        if let Err(e) = ember_core::store::sessions::delete(&tenancy.pool, claims.sid).await {
+            tracing::warn!(error = %e, "Could not delete a session.");
+        }
     }
     HttpResponse::NoContent()
         .cookie(tenancy.signer.removal(SESSION_COOKIE, "/"))

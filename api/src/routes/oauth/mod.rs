@@ -11,6 +11,7 @@ mod page;
 use std::sync::Arc;
 
 use actix_web::web;
+use ember_core::limiter::Limiter;
 use ember_core::tenancy::{TokenCipher, TokenManager};
 use ember_hubspot::HubSpot;
 use sqlx::PgPool;
@@ -47,6 +48,7 @@ impl Tenancy {
     pub fn from_settings(
         settings: &ember_core::config::Settings,
         pool: PgPool,
+        limiter: Arc<Limiter>,
     ) -> anyhow::Result<Option<web::Data<Self>>> {
         if settings.encryption_key.is_none() {
             tracing::warn!(
@@ -55,11 +57,14 @@ impl Tenancy {
             return Ok(None);
         }
         let secret = settings.require_client_secret()?;
-        let hubspot = ember_core::tenancy::hubspot_client(settings)?;
+        // Provisioning at install and private-app account checks spend the portal's API budget
+        // like the workers' calls, so they take permits from the same Redis limiter. Token
+        // exchange and refresh are OAuth calls, outside that budget (the token manager's client).
+        let hubspot = ember_core::tenancy::gated_hubspot_client(settings, limiter)?;
         let tokens = Arc::new(ember_core::tenancy::token_manager(
             settings,
             pool.clone(),
-            hubspot.clone(),
+            ember_core::tenancy::hubspot_client(settings)?,
         )?);
         let o = &settings.oauth;
         Ok(Some(web::Data::new(Self {

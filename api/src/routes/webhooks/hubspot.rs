@@ -1,8 +1,10 @@
 //! `POST /webhooks/hubspot`: app webhook subscriptions, signed with v3.
 
+use std::collections::BTreeSet;
+
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
-use ember_core::domain::{EventSource, QueuedEvent};
+use ember_core::domain::{EventSource, PortalId, QueuedEvent};
 use ember_core::normalize::normalize_app_webhook;
 use ember_core::signature::{SignedRequest, headers};
 use tracing_actix_web::RequestId;
@@ -53,8 +55,13 @@ pub async fn receive(
             problems = e.errors.len() + e.more,
             "webhook body rejected"
         );
-        ApiError::bad_request(e.reason, e.to_string())
+        let error = ApiError::bad_request(e.reason, e.to_string());
+        for portal in portals_named_in(&body) {
+            intake.rejections.record(portal, &error);
+        }
+        error
     })?;
+    let portals: BTreeSet<PortalId> = events.iter().map(|e| e.portal_id).collect();
     let events = events.into_iter().map(QueuedEvent::App).collect();
     let outcome = publish_events(
         &intake,
@@ -63,6 +70,34 @@ pub async fn receive(
         events,
         intake.retry_after_secs,
     )
-    .await?;
+    .await
+    .inspect_err(|error| {
+        for portal in &portals {
+            intake.rejections.record(*portal, error);
+        }
+    })?;
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// At most this many portals of one rejected body are told about it.
+const MAX_PORTALS_NAMED: usize = 10;
+
+/// The portals a signed body's events name, read leniently (the body failed normalization), at
+/// most [`MAX_PORTALS_NAMED`] of them: HubSpot batches per account, so one is the rule.
+fn portals_named_in(body: &[u8]) -> BTreeSet<PortalId> {
+    let events: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
+    let mut portals = BTreeSet::new();
+    for event in &events {
+        if portals.len() == MAX_PORTALS_NAMED {
+            break;
+        }
+        if let Some(portal) = event
+            .get("portalId")
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|id| PortalId::new(id).ok())
+        {
+            portals.insert(portal);
+        }
+    }
+    portals
 }

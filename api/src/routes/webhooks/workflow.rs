@@ -47,8 +47,22 @@ pub async fn receive(
     let portal_id: PortalId = path.parse().map_err(|e| {
         ApiError::bad_request("invalid_portal", format!("portal id in the path {e}"))
     })?;
-    let body = read_limited(&request, payload, intake.body_limit_bytes, SOURCE).await?;
-    let verified = authenticate(&request, &intake, portal_id, &query, &body).await?;
+    accept(&request, portal_id, &query, payload, &intake, &request_id)
+        .await
+        // The portal in the path is the one whose workflow is misconfigured: its owners see why.
+        .inspect_err(|e| intake.rejections.record(portal_id, e))
+}
+
+async fn accept(
+    request: &HttpRequest,
+    portal_id: PortalId,
+    query: &Query,
+    payload: web::Payload,
+    intake: &Intake,
+    request_id: &RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(request, payload, intake.body_limit_bytes, SOURCE).await?;
+    let verified = authenticate(request, intake, portal_id, query, &body).await?;
     let workflow_request = WorkflowRequest {
         portal_id,
         workflow_id: query.workflow_id.clone(),
@@ -81,7 +95,7 @@ pub async fn receive(
         ));
     }
     let outcome = publish_events(
-        &intake,
+        intake,
         EventSource::WorkflowWebhook,
         &request_id.to_string(),
         vec![QueuedEvent::Workflow(event)],

@@ -1,0 +1,208 @@
+//! The intake's recent rejections, per portal, in memory: what the console shows under "recent
+//! rejections" so that an agency can see why HubSpot's calls for a portal are failing.
+//!
+//! Only rejections that name a portal are kept: workflow webhooks carry it in the path, app
+//! webhooks in each event's `portalId`, read only after the signature check (an unsigned body's
+//! portal ids are anybody's to make up). An entry holds the time, the status, the stable reason
+//! code and the message Ember answered with, with quoted values cut out: never the body, a
+//! header or a secret.
+//!
+//! Bounded: the newest [`PER_PORTAL`] entries of at most [`PORTALS`] portals; a new portal beyond
+//! that evicts the one whose newest rejection is the oldest. Each api process keeps its own, so
+//! behind a load balancer a person sees the rejections of the process that answers them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use ember_core::domain::PortalId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// Entries kept per portal.
+pub const PER_PORTAL: usize = 50;
+/// Portals kept.
+pub const PORTALS: usize = 500;
+/// Longest detail kept, in characters.
+const DETAIL_CHARS: usize = 300;
+
+/// One rejected request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Rejection {
+    pub at: DateTime<Utc>,
+    /// The stable code Ember answered with (`signature_mismatch`, `invalid_event`...).
+    pub reason: String,
+    /// The HTTP status Ember answered with.
+    pub status: u16,
+    /// The message Ember answered with, without quoted values.
+    pub detail: String,
+}
+
+/// The recent rejections of every portal this process saw.
+#[derive(Debug)]
+pub struct RecentRejections {
+    per_portal: usize,
+    portals: usize,
+    entries: Mutex<HashMap<PortalId, VecDeque<Rejection>>>,
+}
+
+impl Default for RecentRejections {
+    fn default() -> Self {
+        Self::with_bounds(PER_PORTAL, PORTALS)
+    }
+}
+
+impl RecentRejections {
+    /// A store that keeps `per_portal` entries of at most `portals` portals.
+    pub fn with_bounds(per_portal: usize, portals: usize) -> Self {
+        Self {
+            per_portal: per_portal.max(1),
+            portals: portals.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records that a request for `portal` was answered with `error`.
+    pub fn record(&self, portal: PortalId, error: &ApiError) {
+        self.record_at(portal, error, Utc::now());
+    }
+
+    fn record_at(&self, portal: PortalId, error: &ApiError, at: DateTime<Utc>) {
+        let rejection = Rejection {
+            at,
+            reason: error.code.to_owned(),
+            status: error.status.as_u16(),
+            detail: without_quoted_values(&error.message),
+        };
+        let mut entries = self.lock();
+        if !entries.contains_key(&portal) && entries.len() >= self.portals {
+            let stalest = entries
+                .iter()
+                .min_by_key(|(_, ring)| ring.back().map(|r| r.at))
+                .map(|(p, _)| *p);
+            if let Some(stalest) = stalest {
+                entries.remove(&stalest);
+            }
+        }
+        let ring = entries.entry(portal).or_default();
+        if ring.len() >= self.per_portal {
+            ring.pop_front();
+        }
+        ring.push_back(rejection);
+    }
+
+    /// The portal's recent rejections, newest first.
+    pub fn recent(&self, portal: PortalId) -> Vec<Rejection> {
+        self.lock()
+            .get(&portal)
+            .map(|ring| ring.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PortalId, VecDeque<Rejection>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The message with every double-quoted part replaced by `"…"`: normalization messages quote
+/// the offending value (`got "jane@example.com"`), which is personal data from the body.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(DETAIL_CHARS));
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            out.push('…');
+            let mut escaped = false;
+            for q in chars.by_ref() {
+                match (escaped, q) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => break,
+                    _ => escaped = false,
+                }
+            }
+            out.push('"');
+        }
+    }
+    match out.char_indices().nth(DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &out[..cut]),
+        None => out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+
+    use super::*;
+
+    fn portal(id: i64) -> PortalId {
+        PortalId::new(id).unwrap()
+    }
+
+    fn error(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    #[test]
+    fn quoted_values_are_cut_out_of_details() {
+        assert_eq!(
+            without_quoted_values(
+                r#"events[2].propertyValue: expected a number, got "jane@example.com""#
+            ),
+            r#"events[2].propertyValue: expected a number, got "…""#
+        );
+        assert_eq!(
+            without_quoted_values(r#"got "a \"quoted\" value" and "b""#),
+            r#"got "…" and "…""#
+        );
+        assert_eq!(without_quoted_values("no quotes"), "no quotes");
+        assert_eq!(
+            without_quoted_values(r#"unterminated "abc"#),
+            r#"unterminated "…""#
+        );
+        let long = without_quoted_values(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), DETAIL_CHARS + 1);
+    }
+
+    #[test]
+    fn each_portal_keeps_its_newest_entries_newest_first() {
+        let store = RecentRejections::with_bounds(3, 10);
+        for i in 0..5 {
+            store.record(portal(1), &error("invalid_event", &format!("problem {i}")));
+        }
+        store.record(portal(2), &error("signature_mismatch", "bad signature"));
+        let one = store.recent(portal(1));
+        let details: Vec<&str> = one.iter().map(|r| r.detail.as_str()).collect();
+        assert_eq!(details, ["problem 4", "problem 3", "problem 2"]);
+        assert_eq!(one[0].status, 400);
+        assert_eq!(one[0].reason, "invalid_event");
+        assert_eq!(store.recent(portal(2)).len(), 1);
+        assert!(store.recent(portal(3)).is_empty());
+    }
+
+    #[test]
+    fn a_new_portal_beyond_the_bound_evicts_the_stalest() {
+        let store = RecentRejections::with_bounds(5, 2);
+        let t = Utc::now();
+        store.record_at(
+            portal(1),
+            &error("a", "old"),
+            t - chrono::Duration::minutes(5),
+        );
+        store.record_at(
+            portal(2),
+            &error("b", "newer"),
+            t - chrono::Duration::minutes(1),
+        );
+        store.record_at(portal(3), &error("c", "newest"), t);
+        assert!(
+            store.recent(portal(1)).is_empty(),
+            "the stalest portal went"
+        );
+        assert_eq!(store.recent(portal(2)).len(), 1);
+        assert_eq!(store.recent(portal(3)).len(), 1);
+    }
+}
