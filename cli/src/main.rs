@@ -1,6 +1,7 @@
 //! `ember`: the one binary operators run. It parses arguments and dispatches; the work lives in
 //! the library crates.
 
+mod demo;
 mod loadgen;
 mod portal;
 mod score;
@@ -49,6 +50,9 @@ enum Command {
     Worker(ember_worker::cli::WorkerArgs),
     /// Show (`list`) or replay (`replay`) dead-lettered messages.
     Dlq(ember_worker::cli::DlqArgs),
+    /// Run the whole system against the HubSpot simulator: install, live traffic, summary,
+    /// consistency check (needs PostgreSQL, RabbitMQ and Redis; removes what it creates).
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
+        // Its own exit codes (2: a service is missing; 1: inconsistent) and its own runtime.
+        Command::Demo(args) => return demo::main(cli.config.as_deref(), args),
         command => runtime().and_then(|rt| rt.block_on(run_async(cli.config, command))),
     };
     match result {
@@ -110,7 +116,7 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
         Command::Dlq(args) => {
             ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await
         }
-        Command::Score(_) => unreachable!("handled without a runtime"),
+        Command::Score(_) | Command::Demo(_) => unreachable!("handled before the runtime"),
     }
 }
 

@@ -365,6 +365,27 @@ impl Control {
         self.shared.world().deliveries.clone()
     }
 
+    /// Runs `f` over every delivery attempt recorded so far, under the lock and without copying
+    /// them (bodies make a full copy costly for a caller that reads new attempts every second).
+    /// Keep `f` short: the simulator waits while it runs. In-process only (`GET /_sim/deliveries`
+    /// is its HTTP counterpart).
+    pub fn inspect_deliveries<R>(&self, f: impl FnOnce(&[DeliveryAttempt]) -> R) -> R {
+        f(&self.shared.world().deliveries)
+    }
+
+    /// Names of a portal's contact properties: HubSpot's defaults and those created through the
+    /// API (an app's provisioned properties, for example). In-process only; over HTTP, HubSpot's
+    /// own `GET /crm/v3/properties/contacts` lists them.
+    pub fn property_names(&self, portal: PortalId) -> Vec<String> {
+        self.shared
+            .world()
+            .portals
+            .get(&portal)
+            .map_or(Vec::new(), |p| {
+                p.properties.iter().map(|d| d.name.clone()).collect()
+            })
+    }
+
     /// Forgets recorded deliveries.
     pub fn clear_deliveries(&self) {
         self.shared.world().deliveries.clear();
