@@ -61,6 +61,7 @@ impl Rig {
     }
 
     async fn cleanup(self) {
+        self.process.gate.settled().await;
         self.process.limiter.delete_all_keys().await.ok();
         self.sim.shutdown().await;
     }

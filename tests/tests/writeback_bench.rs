@@ -75,6 +75,7 @@ async fn writeback_throughput_against_the_ceiling() {
         pending(&db.pool, portal).await,
     );
     assert!(max_in_rolling_window(&calls) <= 110);
+    p.gate.settled().await;
     p.limiter.delete_all_keys().await.ok();
     sim.shutdown().await;
 }

@@ -99,10 +99,17 @@ impl Rig {
     }
 
     async fn cleanup(self, processes: &[&Process]) {
-        // Let the limiter observations spawned by the last answers land, then delete the keys.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Let the limiter observations of the last answers land, then delete the keys.
+        for p in processes {
+            p.gate.settled().await;
+        }
         if let Some(p) = processes.first() {
             p.limiter.delete_all_keys().await.ok();
+            assert_eq!(
+                p.limiter.delete_all_keys().await.unwrap(),
+                0,
+                "nothing wrote a limiter key after the observations settled"
+            );
         }
         self.sim.shutdown().await;
     }
@@ -533,7 +540,7 @@ async fn a_daily_429_pauses_the_portal_until_its_midnight() {
         "one call, then no more until midnight"
     );
     assert_eq!(pending(&db.pool, portal).await, 20);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    p.gate.settled().await;
     p.limiter.delete_all_keys().await.unwrap();
     sim.shutdown().await;
 }

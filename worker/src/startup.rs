@@ -349,6 +349,10 @@ impl Worker {
         for job in jobs {
             let _ = job.await;
         }
+        if let Some(wb) = &self.writeback {
+            // HubSpot's last answers still correct the shared limiter before the process goes.
+            wb.gate.settled().await;
+        }
         self.pool.close().await;
         if let Some(wb) = &self.writeback {
             wb.pool.close().await;

@@ -7,7 +7,10 @@
 //! portal uses the reserved permit instead of asking again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
 
 use crate::domain::PortalId;
 use crate::limiter::{AccountLimits, LimitError, Limiter, Observation};
@@ -20,6 +23,40 @@ pub struct LimiterGate {
     default: AccountLimits,
     limits: RwLock<HashMap<i64, AccountLimits>>,
     reserved: Mutex<HashMap<i64, u32>>,
+    /// Observations spawned by [`CallGate::observe`] and not yet written to Redis.
+    observing: Arc<InFlight>,
+}
+
+/// A count of spawned tasks that can be awaited to zero.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn start(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn finish(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    async fn settled(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the check, so a finish in between is not missed.
+            idle.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
 }
 
 impl std::fmt::Debug for LimiterGate {
@@ -39,7 +76,15 @@ impl LimiterGate {
             default,
             limits: RwLock::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
+            observing: Arc::default(),
         }
+    }
+
+    /// Waits until every HubSpot answer observed so far has been written to the limiter's Redis
+    /// state (observations run off the caller's path). For an orderly shutdown, and for tests
+    /// that delete their keys afterwards.
+    pub async fn settled(&self) {
+        self.observing.settled().await;
     }
 
     /// A gate whose portals count as the public app in UTC until [`LimiterGate::set_limits`]
@@ -167,11 +212,14 @@ impl CallGate for LimiterGate {
         // `observe` is synchronous in the client; the count and the correction are applied
         // right after, off the caller's path.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let observing = self.observing.clone();
+            observing.start();
             handle.spawn(async move {
                 if obs != Observation::default() {
                     limiter.observe(id, &limits, &obs).await;
                 }
                 limiter.record_answer(id, &limits, status).await;
+                observing.finish();
             });
         }
     }
