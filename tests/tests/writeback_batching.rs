@@ -244,3 +244,39 @@ async fn a_leased_context_request_stays_until_its_values_are_stored() {
         .unwrap();
     assert_eq!(count(db.pool.clone()).await, 0);
 }
+
+/// With a quiet period, a partial batch waits while scores keep arriving and goes once the
+/// portal has been quiet that long, well before the linger: a burst is written right after it
+/// ends, in one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_batch_goes_once_the_portal_is_quiet_before_the_linger() {
+    let quiet = Duration::from_millis(800);
+    let options = WritebackOptions {
+        linger: Duration::from_secs(600),
+        quiet,
+        ..WritebackOptions::default()
+    };
+    let rig = Rig::new(40, options).await;
+    let wb = &rig.process.writeback;
+    // A burst: four waves of 10 scores, each within the quiet period of the last.
+    for wave in rig.ids.chunks(10) {
+        fill_outbox(&rig.db.pool, rig.portal, wave, 1)
+            .await
+            .unwrap();
+        let turn = wb.turn(rig.portal).await.unwrap();
+        assert!(turn.lingering, "scores are still arriving: {turn:?}");
+        assert!(
+            turn.wait.is_some_and(|w| w <= quiet),
+            "it waits for the quiet period, not the linger: {turn:?}"
+        );
+        tokio::time::sleep(quiet / 4).await;
+    }
+    assert_eq!(rig.batch_updates(), 0);
+    // The burst is over: once the newest score is `quiet` old, all 40 go in one call.
+    tokio::time::sleep(quiet).await;
+    let turn = wb.turn(rig.portal).await.unwrap();
+    assert_eq!((turn.sent, turn.done), (40, 40), "{turn:?}");
+    assert_eq!(rig.batch_updates(), 1);
+    assert_eq!(pending(&rig.db.pool, rig.portal).await, 0);
+    rig.cleanup().await;
+}

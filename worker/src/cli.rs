@@ -44,15 +44,19 @@ pub struct WorkerArgs {
     /// Do not fetch missing context (`context_requests`) from HubSpot in this process.
     #[arg(long)]
     pub no_context_fetch: bool,
-    /// Milliseconds a portal with less than a full batch (100 contacts) of scores to write
-    /// waits, since its oldest pending score, before sending a partial batch: rows arriving
+    /// Longest wait, in milliseconds since its oldest pending score, of a portal with less
+    /// than a full batch (100 contacts) to write before it sends a partial batch: rows arriving
     /// meanwhile share the call.
     #[arg(
         long,
         env = "EMBER_WORKER__WRITEBACK_LINGER_MS",
-        default_value_t = 1000
+        default_value_t = crate::writeback::WORKER_LINGER_MS
     )]
     pub writeback_linger_ms: u64,
+    /// Within the linger, a partial batch goes as soon as no new score has arrived for this
+    /// many milliseconds (0: wait out the linger).
+    #[arg(long, env = "EMBER_WORKER__WRITEBACK_QUIET_MS", default_value_t = crate::writeback::WORKER_QUIET_MS)]
+    pub writeback_quiet_ms: u64,
     /// Serve `/metrics` (Prometheus) and `/healthz` on this port of `--metrics-host`.
     #[arg(long, env = "EMBER_WORKER__METRICS_PORT")]
     pub metrics_port: Option<u16>,
@@ -79,6 +83,7 @@ impl WorkerArgs {
             context_fetch: !self.no_context_fetch,
             writeback_options: crate::writeback::WritebackOptions {
                 linger: Duration::from_millis(self.writeback_linger_ms),
+                quiet: Duration::from_millis(self.writeback_quiet_ms),
                 ..crate::writeback::WritebackOptions::default()
             },
             metrics_addr: self
@@ -180,15 +185,28 @@ mod tests {
         worker: WorkerArgs,
     }
 
-    fn linger(args: &[&str]) -> Duration {
+    fn waits(args: &[&str]) -> (Duration, Duration) {
         let cli = Cli::try_parse_from(std::iter::once("worker").chain(args.iter().copied()))
             .expect("valid arguments");
-        cli.worker.options().writeback_options.linger
+        let o = cli.worker.options().writeback_options;
+        (o.linger, o.quiet)
+    }
+
+    fn linger(args: &[&str]) -> Duration {
+        waits(args).0
     }
 
     #[test]
-    fn the_write_back_lingers_a_second_unless_told_otherwise() {
-        assert_eq!(linger(&[]), Duration::from_secs(1));
+    fn the_write_back_lingers_up_to_ten_seconds_or_a_quiet_second_unless_told_otherwise() {
+        assert_eq!(
+            waits(&[]),
+            (Duration::from_secs(10), Duration::from_secs(1))
+        );
+        assert_eq!(
+            waits(&["--writeback-quiet-ms", "0"]).1,
+            Duration::ZERO,
+            "the quiet period can be turned off"
+        );
         assert_eq!(
             linger(&["--writeback-linger-ms", "250"]),
             Duration::from_millis(250)

@@ -87,8 +87,10 @@ impl System {
             pool,
         };
         for _ in 0..WORKERS {
+            // What `ember worker` runs with, so the demo shows production batching.
             let options = WorkerOptions {
                 shutdown_grace: WORKER_GRACE,
+                writeback_options: ember_worker::writeback::WritebackOptions::worker_defaults(),
                 ..WorkerOptions::default()
             };
             let worker = match Worker::build(&system.settings, options).await {

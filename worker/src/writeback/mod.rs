@@ -24,7 +24,9 @@
 //! while events still flow, since HubSpot's limit is counted in calls, not rows:
 //! - **linger**: a portal with fewer than a full batch ready waits up to
 //!   [`WritebackOptions::linger`] since its oldest pending row before sending a partial batch,
-//!   so that rows arriving meanwhile share the call (a full batch goes at once);
+//!   so that rows arriving meanwhile share the call (a full batch goes at once); within the
+//!   linger it goes as soon as the portal has been **quiet** ([`WritebackOptions::quiet`]: no
+//!   new score for that long), so a burst is written right after it ends, in full batches;
 //! - a contact whose snapshot still waits for its context fetch is not written yet (up to
 //!   [`WritebackOptions::context_wait`]): its score lacks the fit properties and is about to
 //!   change (the fetch rescores it at once).
@@ -95,12 +97,33 @@ pub struct WritebackOptions {
     /// Retry delays after a failed call.
     pub backoff: Backoff,
     /// Longest wait, since a portal's oldest pending row, before a partial batch is sent. Zero
-    /// (the default here) sends at once; `ember worker` lingers 1 s (`--writeback-linger-ms`).
+    /// (the default here) sends at once; `ember worker` lingers up to 10 s
+    /// (`--writeback-linger-ms`).
     pub linger: Duration,
+    /// Within the linger, a partial batch also goes once no new score has arrived for this
+    /// long (the portal's burst is over). Zero turns it off (only the linger counts);
+    /// `ember worker` uses 1 s (`--writeback-quiet-ms`).
+    pub quiet: Duration,
     /// Longest wait for a contact's context (fetched from HubSpot) before its score is sent
     /// without it. Zero (the default) never waits: a worker that fetches context sets
     /// [`DEFAULT_CONTEXT_WAIT`].
     pub context_wait: Duration,
+}
+
+/// `ember worker`'s linger (`--writeback-linger-ms`), milliseconds.
+pub const WORKER_LINGER_MS: u64 = 10_000;
+/// `ember worker`'s quiet period (`--writeback-quiet-ms`), milliseconds.
+pub const WORKER_QUIET_MS: u64 = 1_000;
+
+impl WritebackOptions {
+    /// What `ember worker` runs with: partial batches wait for a quiet second, at most 10 s.
+    pub fn worker_defaults() -> Self {
+        Self {
+            linger: Duration::from_millis(WORKER_LINGER_MS),
+            quiet: Duration::from_millis(WORKER_QUIET_MS),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for WritebackOptions {
@@ -114,6 +137,7 @@ impl Default for WritebackOptions {
                 cap: Duration::from_secs(60),
             },
             linger: Duration::ZERO,
+            quiet: Duration::ZERO,
             context_wait: Duration::ZERO,
         }
     }
@@ -244,6 +268,21 @@ impl<C: Crm> Writeback<C> {
         }
     }
 
+    /// How much longer a batch of `rows` waits for more (`None`: send it now). A full batch
+    /// never waits; a partial one waits while its oldest row is younger than the linger and,
+    /// when a quiet period is set, while scores are still arriving.
+    fn hold(&self, rows: usize, oldest_age: Duration, newest_age: Duration) -> Option<Duration> {
+        let o = &self.options;
+        if rows >= o.max_batch || oldest_age >= o.linger {
+            return None;
+        }
+        let linger_left = o.linger - oldest_age;
+        if o.quiet.is_zero() {
+            return Some(linger_left);
+        }
+        (newest_age < o.quiet).then(|| linger_left.min(o.quiet - newest_age))
+    }
+
     /// One batch for one portal (see the module docs).
     pub async fn turn(&self, portal: PortalId) -> anyhow::Result<Turn> {
         let mut t = Turn::default();
@@ -260,10 +299,9 @@ impl<C: Crm> Writeback<C> {
             t.idle = true;
             return Ok(t);
         }
-        if (ready.rows as usize) < self.options.max_batch && ready.oldest_age < self.options.linger
-        {
+        if let Some(wait) = self.hold(ready.rows as usize, ready.oldest_age, ready.newest_age) {
             t.lingering = true;
-            t.wait = Some(self.options.linger - ready.oldest_age);
+            t.wait = Some(wait);
             return Ok(t);
         }
         if let Err(e) = self.gate.reserve(portal).await {
@@ -294,10 +332,10 @@ impl<C: Crm> Writeback<C> {
         }
         // Another process may have taken part of what looked like a full batch: what is left
         // lingers like any partial batch.
-        if claimed.rows.len() < self.options.max_batch && claimed.oldest_age < self.options.linger {
+        if let Some(wait) = self.hold(claimed.rows.len(), claimed.oldest_age, claimed.newest_age) {
             tx.rollback().await?;
             t.lingering = true;
-            t.wait = Some(self.options.linger - claimed.oldest_age);
+            t.wait = Some(wait);
             return Ok(t);
         }
         let rows = plan::coalesce(claimed.rows);

@@ -48,6 +48,8 @@ fn wait_ms(context_wait: Duration) -> i64 {
 
 /// Milliseconds since the oldest `updated_at` of the rows `o`, by the database's clock.
 const AGE_MS: &str = "(EXTRACT(EPOCH FROM now() - min(o.updated_at)) * 1000)::bigint";
+/// Milliseconds since the newest of the selected rows was written.
+const NEWEST_AGE_MS: &str = "(EXTRACT(EPOCH FROM now() - max(o.updated_at)) * 1000)::bigint";
 
 /// A portal's rows ready to send: how many (up to the limit asked) and how long the oldest of
 /// them has been pending (since its values were last computed).
@@ -55,6 +57,8 @@ const AGE_MS: &str = "(EXTRACT(EPOCH FROM now() - min(o.updated_at)) * 1000)::bi
 pub struct Ready {
     pub rows: i64,
     pub oldest_age: Duration,
+    /// Since the newest of them was written: how long the portal's scores have been quiet.
+    pub newest_age: Duration,
 }
 
 /// Counts the portal's ready rows, up to `limit`, and the age of the oldest (by the database's
@@ -65,19 +69,21 @@ pub async fn ready(
     limit: i64,
     context_wait: Duration,
 ) -> Result<Ready, sqlx::Error> {
-    let (rows, age_ms): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*), {AGE_MS} \
+    let (rows, age_ms, newest_ms): (i64, Option<i64>, Option<i64>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), {AGE_MS}, {NEWEST_AGE_MS} \
          FROM (SELECT o.updated_at FROM score_outbox o WHERE o.portal_id = $1 AND {READY} \
                ORDER BY o.updated_at LIMIT $2) o"
-    )))
-    .bind(portal.get())
-    .bind(limit)
-    .bind(wait_ms(context_wait))
-    .fetch_one(pool)
-    .await?;
+        )))
+        .bind(portal.get())
+        .bind(limit)
+        .bind(wait_ms(context_wait))
+        .fetch_one(pool)
+        .await?;
     Ok(Ready {
         rows,
         oldest_age: Duration::from_millis(age_ms.unwrap_or(0).max(0) as u64),
+        newest_age: Duration::from_millis(newest_ms.unwrap_or(0).max(0) as u64),
     })
 }
 
@@ -86,6 +92,7 @@ pub async fn ready(
 pub struct Claimed {
     pub rows: Vec<PendingWrite>,
     pub oldest_age: Duration,
+    pub newest_age: Duration,
 }
 
 /// Locks up to `limit` of the portal's oldest ready rows (see [`ready`]) that no other process holds
@@ -110,6 +117,7 @@ pub async fn claim(
     .fetch_all(conn)
     .await?;
     let oldest_ms = rows.iter().map(|r| r.3).max().unwrap_or(0).max(0);
+    let newest_ms = rows.iter().map(|r| r.3).min().unwrap_or(0).max(0);
     Ok(Claimed {
         rows: rows
             .into_iter()
@@ -122,6 +130,7 @@ pub async fn claim(
             })
             .collect(),
         oldest_age: Duration::from_millis(oldest_ms as u64),
+        newest_age: Duration::from_millis(newest_ms as u64),
     })
 }
 
