@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use ember_core::domain::{ObjectId, ObjectKind, QueuedEvent, SubscriptionAction};
-use ember_core::scoring::{EngagementSignal, Ledger, LedgerEntry, RuleId, SignalKind, Snapshot};
+use ember_core::scoring::{EngagementSignal, Ledger, SignalKind, Snapshot};
 use ember_core::store::contacts::{ContactRecord, ContactStatus, PropertyValue, StoredProperties};
 use ember_core::store::outbox::OutboxRow;
 
@@ -488,7 +488,7 @@ pub fn rescore(
         .iter()
         .map(|(k, v)| (k.as_str(), v.v.as_str()))
         .collect();
-    let ledger = ledger_of(&record.ledger);
+    let ledger = Ledger::from_stored(&record.ledger);
     let scored = model.compiled.score(&snapshot, &ledger, now);
     let values = scored.hubspot_values(&model.compiled);
     record.next_change_at = model.compiled.next_change_at(&snapshot, &ledger, now);
@@ -512,19 +512,6 @@ pub fn rescore(
 /// Sorts a stored ledger by (rule, time), the ledger's own order.
 pub fn sort_ledger(ledger: &mut [(String, i64)]) {
     ledger.sort_unstable();
-}
-
-/// A stored ledger as the scoring type; entries with an invalid rule id are skipped.
-pub fn ledger_of(entries: &[(String, i64)]) -> Ledger {
-    entries
-        .iter()
-        .filter_map(|(rule, t)| {
-            Some(LedgerEntry {
-                rule: RuleId::parse(rule.as_str()).ok()?,
-                occurred_at: DateTime::from_timestamp_millis(*t)?,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

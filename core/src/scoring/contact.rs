@@ -270,6 +270,20 @@ impl Ledger {
         Self::default()
     }
 
+    /// A ledger as Postgres stores it (`contacts.ledger`: `[rule id, occurred at ms]` pairs);
+    /// entries with an invalid rule id or time are skipped.
+    pub fn from_stored(entries: &[(String, i64)]) -> Self {
+        entries
+            .iter()
+            .filter_map(|(rule, t)| {
+                Some(LedgerEntry {
+                    rule: RuleId::parse(rule.as_str()).ok()?,
+                    occurred_at: DateTime::from_timestamp_millis(*t)?,
+                })
+            })
+            .collect()
+    }
+
     /// Adds an entry in its place.
     pub fn insert(&mut self, entry: LedgerEntry) {
         let i = self.entries.partition_point(|e| e <= &entry);
@@ -424,6 +438,23 @@ pub struct ExportedContact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_ledger_keeps_valid_entries_in_order_and_skips_the_rest() {
+        let stored = [
+            ("webinar".to_owned(), 2_000),
+            ("Not A Rule Id".to_owned(), 1_000),
+            ("demo_request".to_owned(), 1_000),
+            ("webinar".to_owned(), i64::MAX),
+        ];
+        let ledger = Ledger::from_stored(&stored);
+        let entries: Vec<(&str, i64)> = ledger
+            .entries()
+            .iter()
+            .map(|e| (e.rule.as_str(), e.occurred_at.timestamp_millis()))
+            .collect();
+        assert_eq!(entries, [("demo_request", 1_000), ("webinar", 2_000)]);
+    }
 
     #[test]
     fn values_are_trimmed_once_when_the_snapshot_is_built() {

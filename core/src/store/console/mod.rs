@@ -24,7 +24,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 
 use crate::domain::{ObjectId, PortalId};
-use crate::scoring::{Ledger, LedgerEntry, RuleId, Snapshot};
+use crate::scoring::{Ledger, Snapshot};
 use crate::store::contacts::StoredProperties;
 
 /// Width of a histogram bucket, in points.
@@ -55,7 +55,7 @@ impl ScoringInput {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.v.as_str()))
                 .collect(),
-            ledger: ledger_of(&ledger),
+            ledger: Ledger::from_stored(&ledger),
         })
     }
 
@@ -74,20 +74,6 @@ impl ScoringInput {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
-}
-
-/// A stored ledger as the scoring type, as the worker reads it (entries with an invalid rule id
-/// or time are skipped).
-fn ledger_of(entries: &[(String, i64)]) -> Ledger {
-    entries
-        .iter()
-        .filter_map(|(rule, t)| {
-            Some(LedgerEntry {
-                rule: RuleId::parse(rule.as_str()).ok()?,
-                occurred_at: DateTime::from_timestamp_millis(*t)?,
-            })
-        })
-        .collect()
 }
 
 fn inputs(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<ScoringInput>, sqlx::Error> {
