@@ -91,7 +91,7 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
             let cipher = TokenCipher::from_settings(settings)?;
             let limiter =
                 std::sync::Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
-            let hubspot = tenancy::gated_hubspot_client(settings, limiter)?;
+            let hubspot = tenancy::gated(&tenancy::hubspot_client(settings)?, limiter);
             let report = tenancy::install::add_private_portal(
                 &pool,
                 &hubspot,

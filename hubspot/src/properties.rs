@@ -21,6 +21,17 @@ pub enum Created {
     AlreadyExists,
 }
 
+impl Created {
+    /// A create call's outcome from its status (409: the name was taken already).
+    fn from_status(status: u16) -> Self {
+        if status == 409 {
+            Created::AlreadyExists
+        } else {
+            Created::New
+        }
+    }
+}
+
 /// An existing property whose definition differs from the one wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropertyConflict {
@@ -98,11 +109,7 @@ impl HubSpot {
             .json(group);
         let (status, rate_limit, _) = self.send(ENDPOINT, portal, token, request, &[409]).await?;
         Ok(Reply {
-            value: if status == 409 {
-                Created::AlreadyExists
-            } else {
-                Created::New
-            },
+            value: Created::from_status(status),
             rate_limit,
         })
     }
@@ -121,11 +128,7 @@ impl HubSpot {
             .json(property);
         let (status, rate_limit, _) = self.send(ENDPOINT, portal, token, request, &[409]).await?;
         Ok(Reply {
-            value: if status == 409 {
-                Created::AlreadyExists
-            } else {
-                Created::New
-            },
+            value: Created::from_status(status),
             rate_limit,
         })
     }

@@ -516,17 +516,6 @@ async fn health_reports_the_figures_of_the_rows_and_the_limiter() {
     .execute(pool)
     .await
     .unwrap();
-    // Write-back outcomes of the last day: 19 written, 1 refused (5 %); one older write.
-    sqlx::query(
-        "INSERT INTO writeback_written (portal_id, contact_id, properties, version, written_at) \
-         SELECT $1, c, '{}', 1, CASE WHEN c = 100 THEN now() - interval '3 days' ELSE now() END \
-         FROM generate_series(81, 100) AS c",
-    )
-    .bind(portal.get())
-    .execute(pool)
-    .await
-    .unwrap();
-    insert_writeback_dead_letter(&api, portal, 50, 1).await;
     // The limiter counted 3 calls today.
     let limiter = Limiter::connect(
         &api.settings.redis.url,

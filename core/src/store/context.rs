@@ -51,30 +51,6 @@ pub async fn cancel(
     Ok(())
 }
 
-/// Takes up to `limit` of a portal's oldest requests off the table (for the fetcher). Rows locked
-/// by another fetcher are skipped. The caller deletes them in a transaction it commits only after
-/// the fetched values are stored, or lets them return by rolling back.
-pub async fn claim(
-    conn: &mut PgConnection,
-    portal: PortalId,
-    limit: i64,
-) -> Result<Vec<(ObjectId, DateTime<Utc>)>, sqlx::Error> {
-    let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
-        "DELETE FROM context_requests WHERE portal_id = $1 AND contact_id IN ( \
-             SELECT contact_id FROM context_requests WHERE portal_id = $1 \
-             ORDER BY requested_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING contact_id, requested_at",
-    )
-    .bind(portal.get())
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(c, at)| Some((ObjectId::new(c).ok()?, at)))
-        .collect())
-}
-
 /// Leases up to `limit` of a portal's oldest requests to one fetcher for `lease`: they stay in
 /// the table (so that nothing is lost if the fetcher dies before storing what it fetched, and
 /// the write-back still sees the contacts as waiting for context) but other fetchers skip them

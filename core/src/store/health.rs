@@ -12,10 +12,8 @@
 //!   context fetch (`requested_at`); 0 when nothing waits. Messages still in RabbitMQ are not
 //!   counted: the events queue is shared by every portal and cannot be read per portal without
 //!   consuming it.
-//! - **write failures / writes (last 24 h)**: dead-lettered write-back rows (HubSpot refused the
-//!   values for good) against contacts whose values HubSpot acknowledged. `writeback_written`
-//!   keeps one row per contact, so a contact written twice in the window counts once; retried
-//!   (transient) failures are not recorded anywhere and are not counted.
+//! - HubSpot's **error ratio** is not here: the limiter gate counts every answer per account and
+//!   day ([`crate::limiter::AnswerCounts`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -30,20 +28,8 @@ pub struct PortalFigures {
     pub events_last_day: i64,
     pub writeback_backlog: i64,
     pub queue_lag_seconds: i64,
-    pub writes_last_day: i64,
-    pub write_failures_last_day: i64,
     /// The database's clock when the figures were taken.
     pub measured_at: DateTime<Utc>,
-}
-
-impl PortalFigures {
-    /// Write-backs dead-lettered (refused rows) among all settled writes of the last 24 hours;
-    /// `None` when there were none. Not HubSpot's error ratio (that counts every answer, see
-    /// `ember_core::limiter::AnswerCounts`), but the share of scores that could not be written.
-    pub fn writeback_failure_ratio(&self) -> Option<f64> {
-        let settled = self.writes_last_day + self.write_failures_last_day;
-        (settled > 0).then(|| self.write_failures_last_day as f64 / settled as f64)
-    }
 }
 
 /// The figures of each portal, in the order given; one statement whatever their number, each
@@ -58,7 +44,6 @@ pub async fn figures(
                 o.backlog AS writeback_backlog, \
                 GREATEST(0, COALESCE(floor(extract(epoch FROM now() - LEAST(o.oldest, c.oldest)))::bigint, 0)) \
                     AS queue_lag_seconds, \
-                w.written AS writes_last_day, f.failed AS write_failures_last_day, \
                 now() AS measured_at \
          FROM unnest($1::bigint[]) WITH ORDINALITY AS p(portal_id, position) \
          CROSS JOIN LATERAL ( \
@@ -72,12 +57,6 @@ pub async fn figures(
          CROSS JOIN LATERAL ( \
              SELECT min(requested_at) AS oldest \
              FROM context_requests WHERE portal_id = p.portal_id) c \
-         CROSS JOIN LATERAL ( \
-             SELECT count(*) AS written FROM writeback_written \
-             WHERE portal_id = p.portal_id AND written_at > now() - interval '1 day') w \
-         CROSS JOIN LATERAL ( \
-             SELECT count(*) AS failed FROM writeback_dead_letters \
-             WHERE portal_id = p.portal_id AND created_at > now() - interval '1 day') f \
          ORDER BY p.position",
     )
     .bind(&ids)

@@ -36,10 +36,10 @@ pub fn hubspot_client(settings: &Settings) -> anyhow::Result<HubSpot> {
     })?)
 }
 
-/// The HubSpot client for calls on a portal's API budget: every call takes a permit from
-/// `limiter` (through [`LimiterGate`]) and reports HubSpot's answer back to it.
-pub fn gated_hubspot_client(settings: &Settings, limiter: Arc<Limiter>) -> anyhow::Result<HubSpot> {
-    Ok(hubspot_client(settings)?.with_gate(Arc::new(LimiterGate::public_default(limiter))))
+/// `client` for calls on a portal's API budget: every call takes a permit from `limiter`
+/// (through [`LimiterGate`]) and reports HubSpot's answer back to it.
+pub fn gated(client: &HubSpot, limiter: Arc<Limiter>) -> HubSpot {
+    client.with_gate(Arc::new(LimiterGate::public_default(limiter)))
 }
 
 /// A token manager from settings: Postgres pool, HubSpot client, cipher from

@@ -212,15 +212,13 @@ mod tests {
         }
     }
 
-    fn figures(written: i64, failed: i64) -> PortalFigures {
+    fn figures() -> PortalFigures {
         PortalFigures {
             portal_id: 7,
             events_last_hour: 3,
             events_last_day: 9,
             writeback_backlog: 2,
             queue_lag_seconds: 40,
-            writes_last_day: written,
-            write_failures_last_day: failed,
             measured_at: Utc::now(),
         }
     }
@@ -247,17 +245,11 @@ mod tests {
         let limits = AccountLimits::of_portal(p.app_kind, p.private_tier);
         assert_eq!(limits.app, AppType::PRIVATE_STARTER);
         // 250,000 less the 5 % margin: the limiter stops at 237,500.
-        let spent = health(
-            &p,
-            &figures(0, 0),
-            &limits,
-            Some(&limiter(237_500, None)),
-            0.05,
-        );
+        let spent = health(&p, &figures(), &limits, Some(&limiter(237_500, None)), 0.05);
         assert_eq!(spent.status, HealthStatus::PausedDailyLimit);
         assert_eq!(spent.daily_limit, Some(250_000));
         assert_eq!(spent.calls_today, Some(237_500));
-        let fine = health(&p, &figures(0, 0), &limits, Some(&limiter(10, None)), 0.05);
+        let fine = health(&p, &figures(), &limits, Some(&limiter(10, None)), 0.05);
         assert_eq!(fine.status, HealthStatus::Installed);
     }
 
@@ -267,7 +259,7 @@ mod tests {
         let limits = AccountLimits::of_portal(p.app_kind, p.private_tier);
         let daily = health(
             &p,
-            &figures(0, 0),
+            &figures(),
             &limits,
             Some(&limiter(5, Some("daily"))),
             0.05,
@@ -276,7 +268,7 @@ mod tests {
         assert_eq!(daily.daily_limit, None, "the public app has no daily limit");
         let window = health(
             &p,
-            &figures(0, 0),
+            &figures(),
             &limits,
             Some(&limiter(5, Some("window"))),
             0.05,
@@ -288,16 +280,16 @@ mod tests {
     fn the_stored_status_wins_and_redis_being_down_leaves_calls_unknown() {
         let p = portal(PortalStatus::NeedsReauth, AppKind::Private, Some(190));
         let limits = AccountLimits::of_portal(p.app_kind, p.private_tier);
-        let h = health(&p, &figures(95, 5), &limits, None, 0.05);
+        let h = health(&p, &figures(), &limits, None, 0.05);
         assert_eq!(h.status, HealthStatus::NeedsReauth);
         assert_eq!(h.calls_today, None);
         assert_eq!(h.daily_limit, Some(625_000));
         assert_eq!(h.error_ratio, None, "no answer counts without Redis");
-        let h = health(&p, &figures(0, 0), &limits, Some(&limiter(3, None)), 0.05);
+        let h = health(&p, &figures(), &limits, Some(&limiter(3, None)), 0.05);
         assert_eq!(h.error_ratio, Some(0.05), "4 5xx and a 429 of 100 answers");
         assert_eq!(h.error_ratio_bar, ERROR_RATIO_BAR);
         let gone = portal(PortalStatus::Uninstalled, AppKind::Public, None);
-        let h = health(&gone, &figures(0, 0), &limits, None, 0.05);
+        let h = health(&gone, &figures(), &limits, None, 0.05);
         assert_eq!(h.status, HealthStatus::Uninstalled);
         assert_eq!(h.error_ratio, None);
     }

@@ -60,11 +60,12 @@ impl Tenancy {
         // Provisioning at install and private-app account checks spend the portal's API budget
         // like the workers' calls, so they take permits from the same Redis limiter. Token
         // exchange and refresh are OAuth calls, outside that budget (the token manager's client).
-        let hubspot = ember_core::tenancy::gated_hubspot_client(settings, limiter)?;
+        let ungated = ember_core::tenancy::hubspot_client(settings)?;
+        let hubspot = ember_core::tenancy::gated(&ungated, limiter);
         let tokens = Arc::new(ember_core::tenancy::token_manager(
             settings,
             pool.clone(),
-            ember_core::tenancy::hubspot_client(settings)?,
+            ungated,
         )?);
         let o = &settings.oauth;
         Ok(Some(web::Data::new(Self {
