@@ -38,7 +38,7 @@ impl Application {
             .context("invalid database settings")?;
         let publisher = Publisher::connect(
             &settings.amqp.url,
-            Topology::new(&settings.amqp.prefix),
+            Topology::from_settings(&settings.amqp),
             settings.amqp.confirm_timeout(),
         )
         .await
@@ -73,7 +73,7 @@ impl Application {
         let operations = web::Data::new(Operations {
             limiter: limiter.clone(),
             amqp_url: settings.amqp.url.clone(),
-            topology: Topology::new(&settings.amqp.prefix),
+            topology: Topology::from_settings(&settings.amqp),
             rejections,
         });
         let metrics = web::Data::new(Metrics(telemetry::metrics_handle()));

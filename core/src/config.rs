@@ -111,6 +111,8 @@ pub struct AmqpSettings {
     pub prefetch: u16,
     pub publish_in_flight: usize,
     pub max_events_per_message: usize,
+    /// The delayed-retry ladder (`core::queue::Topology`), shortest first.
+    pub retry_delays_ms: Vec<u32>,
 }
 
 impl AmqpSettings {
@@ -324,6 +326,14 @@ impl Settings {
                 "amqp.publish_in_flight must be positive and amqp.max_events_per_message at least \
                  intake.max_events_per_request"
                     .into(),
+            );
+        }
+        if self.amqp.retry_delays_ms.is_empty()
+            || self.amqp.retry_delays_ms.contains(&0)
+            || !self.amqp.retry_delays_ms.is_sorted()
+        {
+            problems.push(
+                "amqp.retry_delays_ms must list at least one positive delay, shortest first".into(),
             );
         }
         if self.amqp.confirm_timeout_ms == 0

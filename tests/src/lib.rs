@@ -122,13 +122,35 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
+    /// A prefix with the configured retry ladder.
     pub fn new() -> Self {
+        Self::with_retry_delays(&default_retry_delays())
+    }
+
+    /// A prefix with its own retry ladder (milliseconds, shortest first); [`test_settings`]
+    /// hands it to the api and workers.
+    pub fn with_retry_delays(retry_delays_ms: &[u32]) -> Self {
         init();
         let prefix = unique_name("t");
         Self {
-            topology: Topology::new(&prefix),
+            topology: Topology::new(&prefix, retry_delays_ms),
             prefix,
         }
+    }
+
+    /// Every queue of this broker prefix (events, dead letters, its retry tiers).
+    pub fn queues(&self) -> Vec<String> {
+        let mut names = vec![
+            self.topology.events_queue(),
+            self.topology.dead_letter_queue(),
+        ];
+        names.extend(
+            self.topology
+                .retry_tiers()
+                .iter()
+                .map(|tier| self.topology.retry_queue(tier)),
+        );
+        names
     }
 
     pub async fn connect(&self) -> anyhow::Result<Connection> {
@@ -190,10 +212,11 @@ impl Default for TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
+        let queues = self.queues();
         run_detached(async move {
             let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
             let channel = conn.create_channel().await?;
-            for queue in queues_with_prefix(&prefix) {
+            for queue in queues {
                 // Each deletion may fail with NOT_FOUND, which closes the channel: use a fresh one.
                 let channel = conn.create_channel().await?;
                 let _ = channel
@@ -237,12 +260,25 @@ async fn delete_redis_keys(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every queue name Ember may declare under a prefix (events, dead letters, retry tiers).
+/// The retry ladder of `config/default.toml`.
+pub fn default_retry_delays() -> Vec<u32> {
+    Settings::load_from(None, Vec::new())
+        .expect("the embedded defaults load")
+        .amqp
+        .retry_delays_ms
+}
+
+/// Every queue name Ember declares under a prefix with the default retry ladder (events, dead
+/// letters, retry tiers).
 pub fn queues_with_prefix(prefix: &str) -> Vec<String> {
     let mut names = vec![format!("{prefix}.events"), format!("{prefix}.dead")];
-    for tier in ["1s", "10s", "1m", "10m"] {
-        names.push(format!("{prefix}.retry.{tier}"));
-    }
+    let topology = Topology::new(prefix, &default_retry_delays());
+    names.extend(
+        topology
+            .retry_tiers()
+            .iter()
+            .map(|tier| topology.retry_queue(tier)),
+    );
     names
 }
 
@@ -272,7 +308,14 @@ pub fn test_settings(db: &TestDb, broker: &TestBroker, secret: &str) -> anyhow::
             "1500".to_string(),
         ),
     ];
-    Ok(Settings::load_from(None, env)?)
+    let mut settings = Settings::load_from(None, env)?;
+    settings.amqp.retry_delays_ms = broker
+        .topology
+        .retry_tiers()
+        .iter()
+        .map(|tier| tier.ttl_ms)
+        .collect();
+    Ok(settings)
 }
 
 /// A running api on a random port, with its own database and broker prefix.
@@ -572,7 +615,7 @@ pub mod worker {
     pub async fn publisher(settings: &Settings) -> anyhow::Result<Publisher> {
         Ok(Publisher::connect(
             &settings.amqp.url,
-            ember_core::queue::Topology::new(&settings.amqp.prefix),
+            ember_core::queue::Topology::from_settings(&settings.amqp),
             Duration::from_secs(5),
         )
         .await?)

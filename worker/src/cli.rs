@@ -131,7 +131,7 @@ pub enum DlqCommand {
 
 /// Runs `ember dlq …`.
 pub async fn run_dlq(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
-    let topology = Topology::new(&settings.amqp.prefix);
+    let topology = Topology::from_settings(&settings.amqp);
     match args.command {
         DlqCommand::List { limit, json } => {
             let letters = dlq::list(&settings.amqp.url, &topology, limit).await?;

@@ -269,7 +269,16 @@ async fn requeue(delivery: &Delivery, why: &str) {
 }
 
 async fn retry(ctx: &Ctx, delivery: &Delivery, attempt: u32, reason: &str) {
-    let tier = ctx.config.topology.retry_tier(attempt);
+    let Some(tier) = ctx.config.topology.retry_tier(attempt) else {
+        dead_letter(
+            ctx,
+            delivery,
+            attempt,
+            &format!("{reason} (no retry tier configured)"),
+        )
+        .await;
+        return;
+    };
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(
         ShortString::from(ATTEMPTS_HEADER),
@@ -281,7 +290,7 @@ async fn retry(ctx: &Ctx, delivery: &Delivery, attempt: u32, reason: &str) {
     );
     headers.insert(
         ShortString::from(Topology::RETRY_TIER_HEADER),
-        AMQPValue::LongString(tier.name.into()),
+        AMQPValue::LongString(tier.name.as_str().into()),
     );
     let exchange = ctx.config.topology.retry_exchange();
     match publish(&ctx.publish, &exchange, delivery, headers).await {

@@ -180,7 +180,7 @@ impl Worker {
             .execute(&pool)
             .await
             .context("cannot reach PostgreSQL")?;
-        let topology = Topology::new(&settings.amqp.prefix);
+        let topology = Topology::from_settings(&settings.amqp);
         let connection = Connection::connect(&settings.amqp.url, ConnectionProperties::default())
             .await
             .context("cannot reach RabbitMQ")?;

@@ -156,7 +156,7 @@ impl Observer {
     pub fn new(system: &System, plan: &Plan, portals: &[InstalledPortal]) -> anyhow::Result<Self> {
         let settings = system.settings();
         let secret = settings.require_client_secret()?.clone();
-        let topology = Topology::new(&settings.amqp.prefix);
+        let topology = Topology::from_settings(&settings.amqp);
         let mut queues = queue_names(&topology);
         let dead_letter_queue = topology.dead_letter_queue();
         queues.retain(|q| *q != dead_letter_queue);

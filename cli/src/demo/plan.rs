@@ -218,7 +218,14 @@ impl Plan {
             }
         }
         if self.owns_prefix {
-            match delete_broker_names(&self.amqp_url, &Topology::new(&self.prefix)).await {
+            let topology = self
+                .settings("http://127.0.0.1:1")
+                .map(|settings| Topology::from_settings(&settings.amqp));
+            let deleted = match topology {
+                Ok(topology) => delete_broker_names(&self.amqp_url, &topology).await,
+                Err(e) => Err(e),
+            };
+            match deleted {
                 Ok(n) => lines.push(format!(
                     "Deleted the {n} queues and their exchanges under {}.",
                     self.prefix
