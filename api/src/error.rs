@@ -64,7 +64,18 @@ impl ApiError {
         }
     }
 
+    /// Our failure: 500, or 503 with Retry-After when the cause is that Postgres cannot be
+    /// reached (the request may be sent again once it is back).
     pub fn internal(source: anyhow::Error) -> Self {
+        if database_unreachable(&source) {
+            return Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "database_unavailable",
+                message: "Ember's database is unavailable; retry later".into(),
+                retry_after: Some(DATABASE_RETRY_AFTER_SECS),
+                source: Some(source),
+            };
+        }
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
@@ -73,6 +84,44 @@ impl ApiError {
             source: Some(source),
         }
     }
+}
+
+/// Seconds a client is asked to wait when Postgres is unreachable.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether an error's cause is that Postgres cannot be reached right now (no connection, a
+/// closed pool, a pool timeout), as opposed to a query that failed.
+pub fn database_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    })
+}
+
+/// Most bytes of a cause chain written into one log line.
+const MAX_CAUSE_BYTES: usize = 4096;
+
+/// An error's cause chain for the log: every message, no backtrace (anyhow's `Debug` adds one
+/// under `RUST_BACKTRACE=1`, about half a megabyte a line), cut at [`MAX_CAUSE_BYTES`].
+pub fn bounded_cause(error: &anyhow::Error) -> String {
+    let mut text = format!("{error:#}");
+    if text.len() > MAX_CAUSE_BYTES {
+        let mut cut = MAX_CAUSE_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("… (cut)");
+    }
+    text
 }
 
 impl fmt::Debug for ApiError {
@@ -84,8 +133,9 @@ impl fmt::Debug for ApiError {
             self.code,
             self.message
         )?;
+        // tracing-actix-web logs this on every 5xx: the chain, bounded, never a backtrace.
         if let Some(source) = &self.source {
-            write!(f, "\nCaused by: {source:?}")?;
+            write!(f, "; caused by: {}", bounded_cause(source))?;
         }
         Ok(())
     }
@@ -104,11 +154,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
-            let cause = self
-                .source
-                .as_ref()
-                .map(|e| format!("{e:#}"))
-                .unwrap_or_default();
+            let cause = self.source.as_ref().map(bounded_cause).unwrap_or_default();
             tracing::error!(code = self.code, status = self.status.as_u16(), cause = %cause, "request failed");
         }
         let mut response = HttpResponse::build(self.status);
@@ -123,5 +169,41 @@ impl ResponseError for ApiError {
             code: self.code,
             message: &self.message,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_form_is_bounded_and_has_no_backtrace() {
+        // The chain is printed with `{:#}` (messages only), so a backtrace anyhow captured under
+        // RUST_BACKTRACE=1 never reaches the line; the length is what this can check.
+        let deep = (0..200).fold(anyhow::anyhow!("{}", "x".repeat(10_000)), |e, i| {
+            e.context(format!("step {i}"))
+        });
+        let logged = format!("{:?}", ApiError::internal(deep));
+        assert!(logged.len() < 5_000, "{} bytes", logged.len());
+        assert!(logged.starts_with("500 internal: "), "{logged}");
+        assert!(logged.contains("step 199"));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_and_a_failed_query_500() {
+        let down = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("loading the portal");
+        let e = ApiError::internal(down);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(DATABASE_RETRY_AFTER_SECS));
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            ApiError::internal(refused.into()).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let broken = sqlx::Error::RowNotFound;
+        assert_eq!(
+            ApiError::internal(broken.into()).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod console;
 pub mod error;
 pub mod extract;
+mod http_guards;
 mod metrics_middleware;
 pub mod openapi;
 mod portal_cache;

@@ -67,7 +67,7 @@ pub struct ErrorBody {
         members::remove,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SessionAuth),
+    modifiers(&SessionAuth, &OperationSecurity),
     security(("session" = [])),
     tags(
         (name = "agencies", description = "The signed-in person, their agencies and invitations"),
@@ -100,6 +100,35 @@ impl Modify for SessionAuth {
                 "The session's CSRF token (`csrf_token` of `GET /admin/me`); every change needs it.",
             ))),
         );
+    }
+}
+
+/// Gives every operation its own security requirement rather than leaving it to the document's
+/// default: reads need the session cookie, changes need the session and the CSRF header. A
+/// client generator or a checker such as schemathesis then sends the right credentials to each.
+struct OperationSecurity;
+
+impl Modify for OperationSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        let none: [&str; 0] = [];
+        let read = || vec![SecurityRequirement::new("session", none)];
+        let change = || vec![SecurityRequirement::new("session", none).add("csrf", none)];
+        for item in openapi.paths.paths.values_mut() {
+            let reads = [&mut item.get, &mut item.head, &mut item.options];
+            for op in reads.into_iter().flatten() {
+                op.security = Some(read());
+            }
+            let changes = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in changes.into_iter().flatten() {
+                op.security = Some(change());
+            }
+        }
     }
 }
 
@@ -138,6 +167,15 @@ mod tests {
                 let id = op["operationId"].as_str().unwrap_or_default();
                 assert!(!id.is_empty(), "{method} {path}");
                 assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
+                let expected = if method == "get" {
+                    serde_json::json!([{"session": []}])
+                } else {
+                    serde_json::json!([{"session": [], "csrf": []}])
+                };
+                assert_eq!(
+                    op["security"], expected,
+                    "{method} {path} declares its security"
+                );
             }
         }
     }

@@ -17,6 +17,7 @@ use ember_core::signature::Verifier;
 use ember_core::telemetry;
 use tracing_actix_web::TracingLogger;
 
+use crate::http_guards::{self, BodyDeadline, Hsts};
 use crate::metrics_middleware::count_requests;
 use crate::portal_cache::PortalCache;
 use crate::rejections::RecentRejections;
@@ -36,18 +37,24 @@ impl Application {
             .database
             .lazy_pool()
             .context("invalid database settings")?;
-        let publisher = Publisher::connect(
+        // The api starts without a broker and answers 503 with Retry-After until it is back:
+        // refusing to start would turn a broker restart into an api outage.
+        let publisher = Publisher::lazy(
             &settings.amqp.url,
             Topology::from_settings(&settings.amqp),
             settings.amqp.confirm_timeout(),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redacted(&settings.amqp.url)
-            )
-        })?;
+        );
+        match tokio::time::timeout(settings.amqp.confirm_timeout(), publisher.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                amqp = %redacted(&settings.amqp.url), error = %e,
+                "RabbitMQ is unreachable; webhooks get 503 until it is back"
+            ),
+            Err(_) => tracing::warn!(
+                amqp = %redacted(&settings.amqp.url),
+                "RabbitMQ did not answer in time; webhooks get 503 until it does"
+            ),
+        }
         let rejections = Arc::new(RecentRejections::default());
         let intake = web::Data::new(Intake {
             verifier: Verifier::new(secret).with_window_ms(settings.intake.signature_window_ms),
@@ -67,6 +74,7 @@ impl Application {
             body_limit_bytes: settings.server.body_limit_bytes,
             queue_unknown_portals: settings.intake.queue_unknown_portals,
             retry_after_secs: settings.amqp.retry_after_secs,
+            readiness_window: settings.server.readiness_window(),
             rejections: rejections.clone(),
         });
         let limiter = Arc::new(Limiter::from_settings(settings)?);
@@ -80,6 +88,8 @@ impl Application {
         let tenancy =
             crate::routes::oauth::Tenancy::from_settings(settings, intake.pool.clone(), limiter)?;
         let redirect_path = settings.oauth.redirect_path.clone();
+        let body_deadline = web::Data::new(BodyDeadline(settings.server.body_timeout()));
+        let hsts = web::Data::new(Hsts(settings.public_base_url.starts_with("https://")));
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener =
@@ -87,12 +97,17 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http_guards::body_deadline))
+                .wrap(from_fn(http_guards::security_headers))
                 .wrap(from_fn(count_requests))
                 // Path only: the OAuth callback's query holds the code and state (crate::redact).
                 .wrap(TracingLogger::<crate::redact::PathOnlyRootSpan>::new())
                 .app_data(intake.clone())
                 .app_data(metrics.clone())
                 .app_data(operations.clone())
+                .app_data(body_deadline.clone())
+                .app_data(hsts.clone())
+                .configure(http_guards::configure_extractor_errors)
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(health::metrics)
@@ -101,7 +116,10 @@ impl Application {
                 .service(webhooks::workflow::receive)
                 .configure(|cfg| crate::routes::oauth::register(cfg, &tenancy, &redirect_path))
                 .configure(|cfg| crate::console::register(cfg, &tenancy))
+                .route("/", web::get().to(http_guards::root))
+                .default_service(web::to(http_guards::not_found))
         })
+        .client_request_timeout(settings.server.request_head_timeout())
         .shutdown_timeout(30);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

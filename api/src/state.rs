@@ -24,6 +24,8 @@ pub struct Intake {
     pub body_limit_bytes: usize,
     pub queue_unknown_portals: bool,
     pub retry_after_secs: u64,
+    /// How long a failed real request keeps `/readyz` unready.
+    pub readiness_window: std::time::Duration,
     /// Rejections that name a portal, for the console (shared with [`Operations`]).
     pub rejections: Arc<RecentRejections>,
 }

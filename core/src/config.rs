@@ -93,6 +93,26 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// Time a client has to send a request's head (line and headers).
+    pub request_head_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, from the end of its head.
+    pub body_timeout_ms: u64,
+    /// How long a failed real request keeps `/readyz` unready.
+    pub readiness_window_secs: u64,
+}
+
+impl ServerSettings {
+    pub fn request_head_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_head_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    pub fn readiness_window(&self) -> Duration {
+        Duration::from_secs(self.readiness_window_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +346,11 @@ impl Settings {
                 "amqp.publish_in_flight must be positive and amqp.max_events_per_message at least \
                  intake.max_events_per_request"
                     .into(),
+            );
+        }
+        if self.server.request_head_timeout_ms == 0 || self.server.body_timeout_ms == 0 {
+            problems.push(
+                "server.request_head_timeout_ms and server.body_timeout_ms must be positive".into(),
             );
         }
         if self.amqp.retry_delays_ms.is_empty()

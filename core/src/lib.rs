@@ -6,6 +6,7 @@ pub mod domain;
 pub mod limiter;
 pub mod normalize;
 pub mod queue;
+pub mod readiness;
 pub mod scoring;
 pub mod signature;
 pub mod store;

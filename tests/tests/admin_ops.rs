@@ -1069,3 +1069,59 @@ async fn the_openapi_document_describes_the_operations_and_team_routes() {
         json!(["writeback", "event"])
     );
 }
+
+/// Issue 13: a body that is not JSON, or a path segment that is not a number, came back as
+/// `text/plain` from actix. Every error is the JSON error body of the OpenAPI document.
+#[tokio::test]
+async fn refusals_before_a_handler_runs_are_json_error_bodies() {
+    let api = spawn().await;
+    let owner = new_person(&api, 8101, Some("owner@example.com")).await;
+    let agency = new_agency(&api, owner).await;
+    let client = Client::sign_in(&api, owner).await;
+    let csrf = client.csrf.clone().unwrap();
+    let raw = |method: Method, path: &str, body: &'static str| {
+        client
+            .http
+            .request(method, format!("{}{path}", client.base))
+            .header("cookie", client.cookie.clone())
+            .header("x-csrf-token", csrf.clone())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            Method::POST,
+            format!("/admin/agencies/{agency}/invites"),
+            "{not json",
+            400,
+            "invalid_json",
+        ),
+        (
+            Method::GET,
+            "/admin/portals/not-a-number".to_owned(),
+            "",
+            400,
+            "invalid_path",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let response = raw(method.clone(), &path, body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{method} {path}: {body}");
+        assert_eq!(body["error"], code, "{method} {path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+}

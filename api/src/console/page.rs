@@ -172,7 +172,6 @@ struct ErrorPage<'a> {
 }
 
 /// A failure answered as a console page.
-#[derive(Debug)]
 pub(crate) enum PageError {
     /// Nobody is signed in (or the session ended): the sign-in page.
     SignIn,
@@ -214,6 +213,18 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl std::fmt::Debug for PageError {
+    // tracing-actix-web logs this on every 5xx: the chain, bounded, never a backtrace.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignIn => f.write_str("SignIn"),
+            Self::NotFound => f.write_str("NotFound"),
+            Self::Refused { status, message } => write!(f, "Refused({status}: {message})"),
+            Self::Internal(cause) => write!(f, "Internal({})", crate::error::bounded_cause(cause)),
+        }
+    }
+}
+
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -233,6 +244,9 @@ impl ResponseError for PageError {
             Self::SignIn => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Refused { status, .. } => *status,
+            Self::Internal(cause) if crate::error::database_unreachable(cause) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -250,15 +264,22 @@ impl ResponseError for PageError {
                 StatusCode::CONFLICT => ("That change was refused", message.as_str()),
                 _ => ("That did not work", message.as_str()),
             },
+            Self::Internal(cause) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(cause = %crate::error::bounded_cause(cause), "A console page could not reach the database.");
+                (
+                    "Ember is unavailable",
+                    "Ember cannot reach its database right now. Please try again in a moment.",
+                )
+            }
             Self::Internal(cause) => {
-                tracing::error!(cause = %format!("{cause:#}"), "A console page failed.");
+                tracing::error!(cause = %crate::error::bounded_cause(cause), "A console page failed.");
                 (
                     "Something went wrong",
                     "Ember could not show this page. The error has been logged; please try again.",
                 )
             }
         };
-        render(
+        let mut response = render(
             status,
             &ErrorPage {
                 chrome: Chrome::bare(heading),
@@ -266,7 +287,14 @@ impl ResponseError for PageError {
                 heading,
                 message,
             },
-        )
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::error::DATABASE_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

@@ -14,9 +14,11 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres and RabbitMQ both answer, otherwise 503 naming the failing components.
+/// 200 when Postgres and RabbitMQ both answer and the intake's last real use of each did not
+/// fail within the readiness window; otherwise 503 naming the failing components.
 #[get("/readyz")]
 pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
+    let window = intake.readiness_window;
     let postgres = async {
         tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&intake.pool))
             .await
@@ -30,6 +32,18 @@ pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
             .and_then(|r| r.map_err(|e| e.to_string()))
     };
     let (postgres, rabbitmq) = tokio::join!(postgres, rabbitmq);
+    // A connection that opens is not enough: the intake's own last attempt must have worked.
+    let postgres = postgres.and_then(|()| match intake.portals.query_failing_within(window) {
+        Some(reason) => Err(format!("the intake's last query failed: {reason}")),
+        None => Ok(()),
+    });
+    let rabbitmq =
+        rabbitmq.and_then(
+            |()| match intake.publisher.publisher().publish_failing_within(window) {
+                Some(reason) => Err(format!("the intake's last publish failed: {reason}")),
+                None => Ok(()),
+            },
+        );
     let mut failing = serde_json::Map::new();
     if let Err(e) = postgres {
         tracing::warn!(component = "postgres", error = %e, "not ready");

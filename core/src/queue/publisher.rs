@@ -3,10 +3,14 @@
 //! One AMQP connection per process with a small pool of confirm-mode channels; publishes from
 //! many requests are pipelined on them. A broken connection is dropped and re-opened by the next
 //! publish (single flight), so a broker restart costs the requests in flight, not the process.
+//! The publisher may also start without a broker ([`Publisher::lazy`]): the api then answers 503
+//! until the broker is back, instead of refusing to start. While the broker is unreachable, a
+//! new connection is attempted at most once per [`RECONNECT_PAUSE`], so a flood of requests does
+//! not become a flood of TCP connects.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -14,12 +18,18 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{Topology, declare_topology};
+use crate::readiness::LastOutcome;
+
+/// The least time between two attempts to open a connection to an unreachable broker.
+pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why a message is not known to be queued. Every variant means: do not tell HubSpot 2xx.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("cannot reach the broker: {0}")]
     Unavailable(#[source] lapin::Error),
+    #[error("cannot reach the broker (next attempt within {RECONNECT_PAUSE:?}): {0}")]
+    Reconnecting(String),
     #[error("the broker did not confirm within {0:?}")]
     ConfirmTimeout(Duration),
     #[error("the broker refused the message (nack)")]
@@ -50,7 +60,11 @@ struct Inner {
     channel_count: usize,
     live: RwLock<Option<Arc<Live>>>,
     reconnecting: Mutex<()>,
+    /// When the last attempt to connect failed, and why.
+    connect_failure: std::sync::Mutex<Option<(Instant, String)>>,
     next_channel: AtomicUsize,
+    /// How the last publish went, for readiness.
+    last_publish: LastOutcome,
 }
 
 impl Publisher {
@@ -60,7 +74,14 @@ impl Publisher {
         topology: Topology,
         confirm_timeout: Duration,
     ) -> Result<Self, PublishError> {
-        let publisher = Self {
+        let publisher = Self::lazy(url, topology, confirm_timeout);
+        publisher.live().await?;
+        Ok(publisher)
+    }
+
+    /// A publisher that connects on first use (or [`Publisher::ping`]).
+    pub fn lazy(url: &str, topology: Topology, confirm_timeout: Duration) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
                 topology,
@@ -68,11 +89,16 @@ impl Publisher {
                 channel_count: 4,
                 live: RwLock::new(None),
                 reconnecting: Mutex::new(()),
+                connect_failure: std::sync::Mutex::new(None),
                 next_channel: AtomicUsize::new(0),
+                last_publish: LastOutcome::default(),
             }),
-        };
-        publisher.live().await?;
-        Ok(publisher)
+        }
+    }
+
+    /// Why the last publish failed, if it did less than `within` ago.
+    pub fn publish_failing_within(&self, within: Duration) -> Option<String> {
+        self.inner.last_publish.failing_within(within)
     }
 
     pub fn topology(&self) -> &Topology {
@@ -95,10 +121,16 @@ impl Publisher {
     /// Publishes one message and waits for the broker's confirm, at most the confirm timeout.
     pub async fn publish(&self, routing_key: &str, payload: &[u8]) -> Result<(), PublishError> {
         let timeout = self.inner.confirm_timeout;
-        match tokio::time::timeout(timeout, self.publish_inner(routing_key, payload)).await {
-            Ok(result) => result,
-            Err(_) => Err(PublishError::ConfirmTimeout(timeout)),
+        let result =
+            match tokio::time::timeout(timeout, self.publish_inner(routing_key, payload)).await {
+                Ok(result) => result,
+                Err(_) => Err(PublishError::ConfirmTimeout(timeout)),
+            };
+        match &result {
+            Ok(()) => self.inner.last_publish.succeeded(),
+            Err(e) => self.inner.last_publish.failed(e),
         }
+        result
     }
 
     async fn publish_inner(&self, routing_key: &str, payload: &[u8]) -> Result<(), PublishError> {
@@ -148,9 +180,33 @@ impl Publisher {
         if let Some(live) = self.current().await {
             return Ok(live);
         }
-        let live = Arc::new(self.open().await.map_err(PublishError::Unavailable)?);
+        if let Some((at, reason)) = self.connect_failure()
+            && at.elapsed() < RECONNECT_PAUSE
+        {
+            return Err(PublishError::Reconnecting(reason));
+        }
+        let opened = self.open().await;
+        let live = match opened {
+            Ok(live) => Arc::new(live),
+            Err(e) => {
+                *self.lock_connect_failure() = Some((Instant::now(), e.to_string()));
+                return Err(PublishError::Unavailable(e));
+            }
+        };
+        *self.lock_connect_failure() = None;
         *self.inner.live.write().await = Some(live.clone());
         Ok(live)
+    }
+
+    fn connect_failure(&self) -> Option<(Instant, String)> {
+        self.lock_connect_failure().clone()
+    }
+
+    fn lock_connect_failure(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+        self.inner
+            .connect_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The open connection, if it and all its channels are still up.
