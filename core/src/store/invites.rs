@@ -231,6 +231,20 @@ pub async fn claim(
     email: Option<&str>,
 ) -> Result<Claimed, ClaimError> {
     let email = email.map(|e| e.trim().to_lowercase());
+    // Share-lock the agency's row first. Team changes hold it FOR UPDATE (agencies::lock_team)
+    // while they record a demotion or removal and revoke a former owner's invites, so this
+    // waits for one in progress and then sees it; and both take the agency row before the
+    // invite row, so a claim and a team change never wait on each other in a cycle.
+    let agency: Option<i64> = sqlx::query_scalar(
+        "SELECT a.agency_id FROM invites i JOIN agencies a USING (agency_id) \
+         WHERE i.invite_id = $1 FOR KEY SHARE OF a",
+    )
+    .bind(invite.get())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if agency.is_none() {
+        return Err(InviteRefusal::Unknown.into());
+    }
     let claimed: Option<(i64, Role)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE invites i SET uses = i.uses + 1 \
          WHERE i.invite_id = $1 AND i.revoked_at IS NULL AND i.expires_at > now() \
