@@ -1095,6 +1095,15 @@ async fn the_openapi_document_describes_the_operations_and_team_routes() {
             "{schema}.{field}"
         );
     }
+    let portal_view = serde_json::to_string(&schemas["PortalView"]).unwrap();
+    assert!(
+        portal_view.contains(r##""role":{"$ref":"#/components/schemas/Role"}"##),
+        "PortalView.role: {portal_view}"
+    );
+    assert_eq!(
+        schemas["PortalStatus"]["enum"],
+        json!(["active", "needs_reauth", "uninstalled"])
+    );
     for field in ["email", "expires_in_hours", "max_uses"] {
         assert!(
             schemas["InviteRequest"]["properties"].get(field).is_some(),
