@@ -12,7 +12,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::admin::{agencies, dead_letters, health, members, models, portals, scores};
+use crate::routes::admin::{
+    agencies, dead_letters, health, invites, members, models, portals, scores,
+};
 use crate::session::{CSRF_HEADER, SESSION_COOKIE};
 
 /// The body of every admin API error.
@@ -41,7 +43,9 @@ pub struct ErrorBody {
         agencies::me,
         agencies::portals,
         agencies::add_private_portal,
-        agencies::invite,
+        invites::create,
+        invites::list,
+        invites::revoke,
         portals::list,
         portals::get,
         portals::uninstall,

@@ -1,7 +1,12 @@
 //! Signed tokens of the install flow and the console: the OAuth `state` (short-lived, bound to a
-//! browser cookie, single use), agency invitations (install links), and session cookies. All are
-//! HS256 JWTs (jsonwebtoken) with a key derived from the app's client secret, and each kind has
-//! its own audience, so one can never stand in for another.
+//! browser cookie, single use) and session cookies. Both are HS256 JWTs (jsonwebtoken) with a key
+//! derived from the app's client secret, and each kind has its own audience, so one can never
+//! stand in for another.
+//!
+//! Agency invitations are not signed tokens: a stateless token could be neither revoked nor
+//! limited to one use. They are rows in Postgres (`ember_core::store::invites`) named by an opaque
+//! random token; the `state` carries only the id of the invite checked at `/oauth/install`, and
+//! the callback claims it.
 //!
 //! CSRF: a session's token is an HMAC of its id under a key of its own ([`Signer::csrf_token`]).
 //! It is stable for the session's life and useless without the session cookie, so pages can embed
@@ -13,7 +18,7 @@
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::http::StatusCode;
 use chrono::Utc;
-use ember_core::store::agencies::Role;
+use ember_core::domain::InviteId;
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use rand::RngCore;
@@ -30,7 +35,6 @@ pub const STATE_COOKIE: &str = "ember_oauth";
 pub const SESSION_COOKIE: &str = "ember_session";
 
 const AUD_STATE: &str = "ember-oauth-state";
-const AUD_INVITE: &str = "ember-invite";
 const AUD_SESSION: &str = "ember-session";
 
 /// The header the JSON API's unsafe requests carry their CSRF token in.
@@ -48,24 +52,10 @@ pub struct StateClaims {
     pub iat: i64,
     /// SHA-256 (hex) of the browser nonce in [`STATE_COOKIE`].
     pub nonce: String,
-    /// The agency an invitation named, with the role it grants.
+    /// The invitation the install link named (checked usable at `/oauth/install`; the callback
+    /// claims it, so agency and role come from its row, never from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invite: Option<Invite>,
-}
-
-/// An invitation into an agency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invite {
-    pub agency: i64,
-    pub role: Role,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct InviteClaims {
-    aud: String,
-    exp: i64,
-    agency: i64,
-    role: Role,
+    pub invite: Option<InviteId>,
 }
 
 /// The claims of a session cookie.
@@ -158,7 +148,7 @@ impl Signer {
     }
 
     /// A new `state` and the browser nonce to put in [`STATE_COOKIE`].
-    pub fn new_state(&self, invite: Option<Invite>) -> anyhow::Result<(String, String)> {
+    pub fn new_state(&self, invite: Option<InviteId>) -> anyhow::Result<(String, String)> {
         let mut nonce = [0u8; 32];
         rand::rng().fill_bytes(&mut nonce);
         let nonce = hex_string(&nonce);
@@ -198,31 +188,6 @@ impl Signer {
             Some(nonce) if subtle_eq(&sha256_hex(nonce), &claims.nonce) => Ok(claims),
             _ => Err(StateProblem::CookieMismatch),
         }
-    }
-
-    /// A signed invitation into an agency, valid for `days`.
-    pub fn new_invite(&self, invite: Invite, days: i64) -> anyhow::Result<String> {
-        let claims = InviteClaims {
-            aud: AUD_INVITE.into(),
-            exp: Utc::now().timestamp() + days * 86_400,
-            agency: invite.agency,
-            role: invite.role,
-        };
-        self.sign(&claims)
-    }
-
-    /// The invitation a signed link carries, if valid.
-    pub fn verify_invite(&self, token: &str) -> Option<Invite> {
-        let data = jsonwebtoken::decode::<InviteClaims>(
-            token,
-            &self.decoding,
-            &Self::validation(AUD_INVITE),
-        )
-        .ok()?;
-        Some(Invite {
-            agency: data.claims.agency,
-            role: data.claims.role,
-        })
     }
 
     /// A session token for a stored session.
@@ -343,23 +308,17 @@ mod tests {
             s.verify_state(Some(&session), Some("x")).unwrap_err(),
             StateProblem::Invalid
         );
-        let invite = s
-            .new_invite(
-                Invite {
-                    agency: 3,
-                    role: Role::Editor,
-                },
-                1,
-            )
-            .unwrap();
-        assert!(s.verify_session(&invite).is_none());
-        assert_eq!(
-            s.verify_invite(&invite),
-            Some(Invite {
-                agency: 3,
-                role: Role::Editor
-            })
-        );
+        let (state, _) = s.new_state(Some(InviteId::new(3).unwrap())).unwrap();
+        assert!(s.verify_session(&state).is_none());
+    }
+
+    #[test]
+    fn a_state_carries_the_invite_id_it_was_made_with() {
+        let s = signer();
+        let invite = InviteId::new(42).unwrap();
+        let (state, nonce) = s.new_state(Some(invite)).unwrap();
+        let claims = s.verify_state(Some(&state), Some(&nonce)).unwrap();
+        assert_eq!(claims.invite, Some(invite));
     }
 
     #[test]

@@ -61,6 +61,8 @@ fn samples(f: &Fixture) -> BTreeMap<&'static str, Sample> {
             },
         ),
         ("create_invite", with_body(json!({"role": "viewer"}), 201)),
+        ("list_invites", ok(200)),
+        ("revoke_invite", ok(204)),
         ("list_portals", ok(200)),
         ("get_portal", ok(200)),
         (
@@ -137,7 +139,22 @@ async fn fixture(admin: &Admin) -> (Fixture, admin_support::Session) {
     )
     .await
     .unwrap();
+    let invite = ember_core::store::invites::create(
+        admin.pool(),
+        agency,
+        &ember_core::store::invites::NewInvite {
+            role: Role::Viewer,
+            email: None,
+            created_by: owner,
+            valid_for: chrono::Duration::hours(1),
+            max_uses: 1,
+        },
+        &ember_core::domain::InviteToken::generate(),
+    )
+    .await
+    .unwrap();
     let params = BTreeMap::from([
+        ("invite", invite.invite_id.to_string()),
         ("portal", portal.get().to_string()),
         ("agency", agency.to_string()),
         ("version", "1".to_string()),
@@ -199,6 +216,8 @@ async fn the_document_is_public_and_describes_the_admin_api() {
         ("/admin/agencies/{agency}/portals", "get"),
         ("/admin/agencies/{agency}/portals", "post"),
         ("/admin/agencies/{agency}/invites", "post"),
+        ("/admin/agencies/{agency}/invites", "get"),
+        ("/admin/agencies/{agency}/invites/{invite}", "delete"),
         ("/admin/portals/{portal}/models", "get"),
         ("/admin/portals/{portal}/models", "post"),
         ("/admin/portals/{portal}/model", "get"),

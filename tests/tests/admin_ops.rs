@@ -1068,6 +1068,201 @@ async fn the_openapi_document_describes_the_operations_and_team_routes() {
         schemas["DeadLetterKind"]["enum"],
         json!(["writeback", "event"])
     );
+    // Invites: create, list, revoke; the role is the enum wherever it appears.
+    for (path, method, operation) in [
+        ("/admin/agencies/{agency}/invites", "post", "create_invite"),
+        ("/admin/agencies/{agency}/invites", "get", "list_invites"),
+        (
+            "/admin/agencies/{agency}/invites/{invite}",
+            "delete",
+            "revoke_invite",
+        ),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["operationId"], operation,
+            "{method} {path}"
+        );
+    }
+    for (schema, field) in [
+        ("InviteRequest", "role"),
+        ("InviteView", "role"),
+        ("MembershipView", "role"),
+        ("MemberView", "role"),
+        ("RoleChange", "role"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["$ref"], "#/components/schemas/Role",
+            "{schema}.{field}"
+        );
+    }
+    let portal_view = serde_json::to_string(&schemas["PortalView"]).unwrap();
+    assert!(
+        portal_view.contains(r##""role":{"$ref":"#/components/schemas/Role"}"##),
+        "PortalView.role: {portal_view}"
+    );
+    assert_eq!(
+        schemas["PortalStatus"]["enum"],
+        json!(["active", "needs_reauth", "uninstalled"])
+    );
+    for field in ["email", "expires_in_hours", "max_uses"] {
+        assert!(
+            schemas["InviteRequest"]["properties"].get(field).is_some(),
+            "InviteRequest.{field}"
+        );
+    }
+}
+
+async fn invite_count(api: &TestApi, agency: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM invites WHERE agency_id = $1")
+        .bind(agency)
+        .fetch_one(&api.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn invite_requests_with_bad_input_or_from_non_owners_are_refused_with_a_reason() {
+    let api = spawn().await;
+    let t = team(&api, 1_100).await;
+    let theirs = team(&api, 1_110).await;
+    let path = format!("/admin/agencies/{}/invites", t.agency);
+    for (body, code) in [
+        (json!({"role": "admin"}), "invalid_role"),
+        (json!({"role": "viewer", "max_uses": 0}), "invalid_max_uses"),
+        (
+            json!({"role": "viewer", "max_uses": -3}),
+            "invalid_max_uses",
+        ),
+        (
+            json!({"role": "viewer", "max_uses": 101}),
+            "invalid_max_uses",
+        ),
+        (
+            json!({"role": "viewer", "expires_in_hours": 0}),
+            "invalid_expiry",
+        ),
+        (
+            json!({"role": "viewer", "expires_in_hours": 24 * 31}),
+            "invalid_expiry",
+        ),
+        (json!({"role": "viewer", "email": "ana@"}), "invalid_email"),
+        // The old `days` field is not silently ignored.
+        (json!({"role": "viewer", "days": 7}), "invalid_body"),
+        (json!({"email": "ana@example.com"}), "invalid_body"),
+    ] {
+        let (status, reply) = t
+            .owner
+            .1
+            .send(Method::POST, &path, Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        assert_eq!(reply["error"], code, "{body}: {reply}");
+        assert!(
+            !reply["message"].as_str().unwrap_or_default().is_empty(),
+            "{reply}"
+        );
+    }
+    assert_eq!(invite_count(&api, t.agency).await, 0, "nothing stored");
+
+    // Only owners create, list and revoke; without the CSRF token nothing is created.
+    let good = json!({"role": "viewer"});
+    for member in [&t.editor.1, &t.viewer.1] {
+        let (status, _) = member.send(Method::POST, &path, Some(good.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(member.get(&path).await.0, StatusCode::FORBIDDEN);
+    }
+    let (status, _) = t
+        .owner
+        .1
+        .send_with(Method::POST, &path, Some(good.clone()), false)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(invite_count(&api, t.agency).await, 0);
+    let (status, created) = t.owner.1.send(Method::POST, &path, Some(good)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["invite"]["role"], "viewer");
+    assert_eq!(created["invite"]["created_by"], t.owner.0);
+    let id = created["invite"]["invite_id"].as_i64().unwrap();
+    let one = format!("{path}/{id}");
+    assert_eq!(
+        t.editor.1.send(Method::DELETE, &one, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Another agency's owner: 404, whether they name our agency or theirs.
+    for other in [
+        one.clone(),
+        format!("/admin/agencies/{}/invites/{id}", theirs.agency),
+        format!("/admin/agencies/{}/invites/0", theirs.agency),
+    ] {
+        assert_eq!(
+            theirs.owner.1.send(Method::DELETE, &other, None).await.0,
+            StatusCode::NOT_FOUND,
+            "{other}"
+        );
+    }
+    let (status, list) = t.owner.1.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["invites"][0]["invite_id"], id, "still pending: {list}");
+    assert_eq!(
+        theirs.owner.1.get(&path).await.0,
+        StatusCode::NOT_FOUND,
+        "another agency's list"
+    );
+}
+
+#[tokio::test]
+async fn an_owner_who_stops_being_an_owner_loses_their_pending_invites() {
+    let api = spawn().await;
+    let t = team(&api, 1_200).await;
+    let second_owner = new_person(&api, 1_299, Some("second@agency.test")).await;
+    join(&api, t.agency, second_owner, Role::Owner).await;
+    let second = Client::sign_in(&api, second_owner).await;
+    let path = format!("/admin/agencies/{}/invites", t.agency);
+    for _ in 0..2 {
+        let (status, body) = t
+            .owner
+            .1
+            .send(Method::POST, &path, Some(json!({"role": "editor"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = second
+        .send(Method::POST, &path, Some(json!({"role": "viewer"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let kept = body["invite"]["invite_id"].as_i64().unwrap();
+
+    let (status, body) = second
+        .send(
+            Method::PUT,
+            &format!("/admin/agencies/{}/members/{}", t.agency, t.owner.0),
+            Some(json!({"role": "editor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows: Vec<(i64, bool, Option<i64>)> = sqlx::query_as(
+        "SELECT invite_id, revoked_at IS NOT NULL, revoked_by FROM invites          WHERE agency_id = $1 ORDER BY invite_id",
+    )
+    .bind(t.agency)
+    .fetch_all(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .filter(|(id, ..)| *id != kept)
+            .all(|(_, revoked, by)| *revoked && by.is_none()),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|(id, revoked, _)| *id == kept && !revoked));
+    let (_, list) = second.get(&path).await;
+    let pending: Vec<i64> = list["invites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invite_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pending, vec![kept]);
 }
 
 /// Issue 13: a body that is not JSON, or a path segment that is not a number, came back as

@@ -1131,3 +1131,134 @@ async fn console_pages_and_forms_refuse_what_they_must() {
     assert_eq!(out.headers()["location"], "/app/sign-in");
     assert_eq!(client.get("/app", Some(&owner)).await.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_create_and_revoke_invites_on_the_team_page_and_the_link_shows_once() {
+    let env = env().await;
+    let api = &env.api;
+    let pool = api.db.pool.clone();
+    let client = Client::new(api);
+    let agency = {
+        let mut conn = pool.acquire().await.unwrap();
+        let founder = ember_core::store::agencies::upsert_person(&mut conn, 890_001, None)
+            .await
+            .unwrap();
+        ember_core::store::agencies::create(&mut conn, "Contoso", founder)
+            .await
+            .unwrap()
+    };
+    let owner = person_in(api, agency, 890_010, "owner@contoso.example", Role::Owner).await;
+    let viewer = person_in(api, agency, 890_011, "viewer@contoso.example", Role::Viewer).await;
+    let team = format!("/app/agencies/{agency}/team");
+    let create = format!("{team}/invites");
+
+    let owner_view = client.get(&team, Some(&owner)).await.text().await.unwrap();
+    assert!(owner_view.contains("Pending invites") && owner_view.contains("No pending invites."));
+    assert!(owner_view.contains(&format!(r#"action="{create}""#)));
+    let viewer_view = client.get(&team, Some(&viewer)).await.text().await.unwrap();
+    assert!(!viewer_view.contains("Pending invites") && !viewer_view.contains("Invite someone"));
+
+    // A viewer's form, a form without its token, and bad input change nothing.
+    let fields = |csrf: &str, max_uses: &str| {
+        vec![
+            ("_csrf", csrf.to_owned()),
+            ("role", "editor".to_owned()),
+            ("email", "Ana@Client.example".to_owned()),
+            ("expires_in_hours", "48".to_owned()),
+            ("max_uses", max_uses.to_owned()),
+        ]
+    };
+    let post = |person: &Person, fields: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&'static str, String)> = fields;
+        let (client, path, cookie) = (&client, create.clone(), person.cookie.clone());
+        async move {
+            client
+                .http
+                .post(format!("{}{path}", client.base))
+                .header("cookie", format!("ember_session={cookie}"))
+                .form(&pairs)
+                .send()
+                .await
+                .expect("POST")
+        }
+    };
+    assert_eq!(post(&viewer, fields(&viewer.csrf, "2")).await.status(), 403);
+    assert_eq!(post(&owner, fields("", "2")).await.status(), 403);
+    let refused = post(&owner, fields(&owner.csrf, "0")).await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("max_uses must be between 1 and 100")
+    );
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM invites WHERE agency_id = $1")
+            .bind(agency)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 0);
+
+    // Created: the page shows the link this once, and lists the invite.
+    let made = post(&owner, fields(&owner.csrf, "2")).await;
+    assert_eq!(made.status(), 200);
+    let html = made.text().await.unwrap();
+    let start = html
+        .find("/oauth/install?invite=")
+        .expect("the link is shown");
+    let token: String = html[start + "/oauth/install?invite=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "{token}");
+    assert!(html.contains("ana@client.example") && html.contains("0 of 2"));
+    let (id, role, hours): (i64, String, f64) = sqlx::query_as(
+        "SELECT invite_id, role, extract(epoch FROM expires_at - created_at)::float8 / 3600 \
+         FROM invites WHERE agency_id = $1",
+    )
+    .bind(agency)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(role, "editor");
+    assert!((hours - 48.0).abs() < 0.01, "{hours}");
+    let again = client.get(&team, Some(&owner)).await.text().await.unwrap();
+    assert!(again.contains(&format!(r#"data-invite="{id}""#)));
+    assert!(!again.contains(&token), "the link is never shown again");
+
+    // Revoked from its button: gone from the list, revoked in Postgres.
+    let revoke = format!("{team}/invites/{id}/revoke");
+    let done = client
+        .post_form(&revoke, &owner, &[("_csrf", &owner.csrf)])
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        done.headers()["location"],
+        format!("{team}?done=invite_revoked").as_str()
+    );
+    let revoked: bool =
+        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM invites WHERE invite_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(revoked);
+    let after = client
+        .get(&format!("{team}?done=invite_revoked"), Some(&owner))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(after.contains("No pending invites.") && after.contains("The invite was revoked"));
+    let unknown = client
+        .post_form(
+            &format!("{team}/invites/999999/revoke"),
+            &owner,
+            &[("_csrf", &owner.csrf)],
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+}

@@ -177,6 +177,14 @@ fn portal_of(path: &str) -> i64 {
         .expect("portal id in the final URL")
 }
 
+/// Starts an install into `portal` with `link` and follows it to its end, success or not.
+async fn try_install(env: &Env, portal: u64, link: &str) -> (Browser, Vec<String>, Page) {
+    env.sim.control().set_authorize(false, Some(portal));
+    let mut browser = Browser::new(&env.api.address);
+    let (visited, page) = browser.follow(link).await;
+    (browser, visited, page)
+}
+
 /// Installs into `portal` as its admin, returning the browser (signed in) and the final URL.
 async fn install(env: &Env, portal: u64, link: &str) -> (Browser, String) {
     env.sim.control().set_authorize(false, Some(portal));
@@ -562,4 +570,518 @@ async fn an_invite_link_puts_the_installer_and_the_portal_in_the_inviting_agency
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let _ = Duration::ZERO;
+}
+
+// ---- Invites: rows in Postgres, single use by default, revocable, never undoing a team change.
+
+/// The first agency of a signed-in person.
+async fn first_agency(browser: &mut Browser) -> i64 {
+    let me: serde_json::Value = serde_json::from_str(&browser.get("/admin/me").await.body).unwrap();
+    me["agencies"][0]["agency_id"].as_i64().unwrap()
+}
+
+/// An owner (the admin of a freshly installed portal) and their agency.
+async fn owner_of_new_agency(env: &Env) -> (Browser, i64) {
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    let (mut owner, _) = install(env, portal, "/oauth/install").await;
+    let agency = first_agency(&mut owner).await;
+    (owner, agency)
+}
+
+/// Creates an invite as `owner`; returns the answer's JSON (201 asserted).
+async fn create_invite(
+    owner: &mut Browser,
+    agency: i64,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let page = owner
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/agencies/{agency}/invites"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    serde_json::from_str(&page.body).unwrap()
+}
+
+fn link_of(created: &serde_json::Value) -> String {
+    created["install_url"].as_str().unwrap().to_owned()
+}
+
+/// The role in `agency` of the simulator's admin user of `portal`, from Postgres.
+async fn role_in(env: &Env, agency: i64, portal: u64) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT m.role FROM agency_members m JOIN people p USING (person_id) \
+         WHERE m.agency_id = $1 AND p.email = $2",
+    )
+    .bind(agency)
+    .bind(format!("admin@portal-{portal}.example.com"))
+    .fetch_optional(&env.api.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn person_of(env: &Env, portal: u64) -> i64 {
+    sqlx::query_scalar("SELECT person_id FROM people WHERE email = $1")
+        .bind(format!("admin@portal-{portal}.example.com"))
+        .fetch_one(&env.api.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn invite_uses(env: &Env, created: &serde_json::Value) -> i32 {
+    sqlx::query_scalar("SELECT uses FROM invites WHERE invite_id = $1")
+        .bind(created["invite"]["invite_id"].as_i64().unwrap())
+        .fetch_one(&env.api.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn has_tokens(env: &Env, portal: u64) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE portal_id = $1)")
+        .bind(portal as i64)
+        .fetch_one(&env.api.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Asserts a refusal page with this status and reason code.
+fn assert_refused(page: &Page, status: StatusCode, code: &str) {
+    assert_eq!(page.status, status, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("<code>{code}</code>")),
+        "expected {code}: {}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_single_use_link_admits_one_person_and_is_refused_the_second_time() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let created = create_invite(&mut owner, agency, serde_json::json!({"role": "editor"})).await;
+    assert_eq!(created["invite"]["max_uses"], 1, "single use by default");
+    assert_eq!(created["invite"]["uses"], 0);
+    let link = link_of(&created);
+    // Only the hash of the link's token is stored.
+    let token = link.split("invite=").nth(1).unwrap().to_owned();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT token_sha256 FROM invites WHERE invite_id = $1")
+            .bind(created["invite"]["invite_id"].as_i64().unwrap())
+            .fetch_one(&env.api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(!String::from_utf8_lossy(&stored).contains(&token));
+
+    let first = env.sim.control().create_portal(PortalSpec::default()).id;
+    install(&env, first, &link).await;
+    assert_eq!(
+        role_in(&env, agency, first).await.as_deref(),
+        Some("editor")
+    );
+    assert_eq!(invite_uses(&env, &created).await, 1);
+
+    // A second person with the same link: refused before HubSpot is even asked.
+    let second = env.sim.control().create_portal(PortalSpec::default()).id;
+    let (_, visited, page) = try_install(&env, second, &link).await;
+    assert_eq!(visited.len(), 1, "no redirect to HubSpot: {visited:?}");
+    assert_refused(&page, StatusCode::GONE, "invite_used");
+    assert_eq!(role_in(&env, agency, second).await, None);
+    assert!(!has_tokens(&env, second).await, "nothing installed");
+    assert_eq!(invite_uses(&env, &created).await, 1);
+    // A used-up invite is no longer pending.
+    let list = owner
+        .get(&format!("/admin/agencies/{agency}/invites"))
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list["invites"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_demoted_editor_cannot_regain_the_role_through_the_old_link() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    // Several uses, so only the demotion can stop it.
+    let created = create_invite(
+        &mut owner,
+        agency,
+        serde_json::json!({"role": "editor", "max_uses": 5}),
+    )
+    .await;
+    let link = link_of(&created);
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    install(&env, portal, &link).await;
+    assert_eq!(
+        role_in(&env, agency, portal).await.as_deref(),
+        Some("editor")
+    );
+    let editor = person_of(&env, portal).await;
+
+    let demoted = owner
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/agencies/{agency}/members/{editor}"),
+            Some(serde_json::json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+
+    let (_, _, page) = try_install(&env, portal, &link).await;
+    assert_refused(&page, StatusCode::FORBIDDEN, "invite_superseded");
+    assert_eq!(
+        role_in(&env, agency, portal).await.as_deref(),
+        Some("viewer")
+    );
+    assert_eq!(
+        invite_uses(&env, &created).await,
+        1,
+        "the refused use is not counted"
+    );
+    let changes: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT kind, old_role, new_role FROM agency_member_changes \
+         WHERE agency_id = $1 AND person_id = $2 ORDER BY change_id",
+    )
+    .bind(agency)
+    .bind(editor)
+    .fetch_all(&env.api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            ("joined".into(), None, Some("editor".into())),
+            (
+                "demoted".into(),
+                Some("editor".into()),
+                Some("viewer".into())
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_rejoin_through_the_old_link_but_a_new_one_works() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let created = create_invite(
+        &mut owner,
+        agency,
+        serde_json::json!({"role": "editor", "max_uses": 5}),
+    )
+    .await;
+    let link = link_of(&created);
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    install(&env, portal, &link).await;
+    let member = person_of(&env, portal).await;
+    let removed = owner
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/admin/agencies/{agency}/members/{member}"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+
+    let (browser, _, page) = try_install(&env, portal, &link).await;
+    assert_refused(&page, StatusCode::FORBIDDEN, "invite_superseded");
+    assert_eq!(role_in(&env, agency, portal).await, None, "still removed");
+    assert!(!browser.cookies.contains_key("ember_session"));
+
+    // The owner changes their mind: an invite made after the removal works.
+    let again = create_invite(&mut owner, agency, serde_json::json!({"role": "viewer"})).await;
+    install(&env, portal, &link_of(&again)).await;
+    assert_eq!(
+        role_in(&env, agency, portal).await.as_deref(),
+        Some("viewer")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused_at_install_and_at_the_callback() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    // Out of range is a 400 with the reason.
+    for hours in [0, 721] {
+        let page = owner
+            .request(
+                reqwest::Method::POST,
+                &format!("/admin/agencies/{agency}/invites"),
+                Some(serde_json::json!({"role": "viewer", "expires_in_hours": hours})),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+        assert!(page.body.contains("invalid_expiry"), "{}", page.body);
+    }
+    let created = create_invite(
+        &mut owner,
+        agency,
+        serde_json::json!({"role": "viewer", "expires_in_hours": 1}),
+    )
+    .await;
+    let expires: chrono::DateTime<chrono::Utc> = created["invite"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = expires - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(59) && left <= chrono::Duration::hours(1),
+        "{left}"
+    );
+    let link = link_of(&created);
+    let id = created["invite"]["invite_id"].as_i64().unwrap();
+    let expire = || async {
+        sqlx::query(
+            "UPDATE invites SET created_at = now() - interval '2 hours', \
+             expires_at = now() - interval '1 second' WHERE invite_id = $1",
+        )
+        .bind(id)
+        .execute(&env.api.db.pool)
+        .await
+        .unwrap();
+    };
+
+    // It expires while the person is at HubSpot's consent page: the callback refuses it.
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    env.sim.control().set_authorize(false, Some(portal));
+    let mut browser = Browser::new(&env.api.address);
+    let start = browser.get(&link).await;
+    assert_eq!(start.status, StatusCode::FOUND, "{}", start.body);
+    let authorize = browser.get(start.location.as_deref().unwrap()).await;
+    expire().await;
+    let page = browser.get(authorize.location.as_deref().unwrap()).await;
+    assert_refused(&page, StatusCode::GONE, "invite_expired");
+    assert_eq!(role_in(&env, agency, portal).await, None);
+    assert!(!has_tokens(&env, portal).await, "nothing installed");
+
+    // Opened after it expired: refused before HubSpot.
+    let (_, visited, page) = try_install(&env, portal, &link).await;
+    assert_eq!(visited.len(), 1, "{visited:?}");
+    assert_refused(&page, StatusCode::GONE, "invite_expired");
+    assert_eq!(invite_uses(&env, &created).await, 0);
+}
+
+#[tokio::test]
+async fn a_revoked_link_stops_working_and_only_its_agencys_owner_can_revoke_it() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let (mut stranger, other_agency) = owner_of_new_agency(&env).await;
+    let created = create_invite(&mut owner, agency, serde_json::json!({"role": "editor"})).await;
+    let id = created["invite"]["invite_id"].as_i64().unwrap();
+    let link = link_of(&created);
+    let path = format!("/admin/agencies/{agency}/invites/{id}");
+
+    // Listed as pending, without its link.
+    let list = owner
+        .get(&format!("/admin/agencies/{agency}/invites"))
+        .await;
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list["invites"][0]["invite_id"], id);
+    assert!(
+        !list
+            .to_string()
+            .contains(link.split("invite=").nth(1).unwrap())
+    );
+
+    // Another agency's owner: 404 under their agency and under ours; nothing revoked.
+    for path in [
+        format!("/admin/agencies/{other_agency}/invites/{id}"),
+        path.clone(),
+    ] {
+        let page = stranger.request(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+    }
+    let revoked: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT revoked_at FROM invites WHERE invite_id = $1")
+            .bind(id)
+            .fetch_one(&env.api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, None);
+
+    // The person opens the link, then the owner revokes it before they come back from HubSpot.
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    env.sim.control().set_authorize(false, Some(portal));
+    let mut browser = Browser::new(&env.api.address);
+    let start = browser.get(&link).await;
+    assert_eq!(start.status, StatusCode::FOUND, "{}", start.body);
+    let authorize = browser.get(start.location.as_deref().unwrap()).await;
+    for _ in 0..2 {
+        let page = owner.request(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(
+            page.status,
+            StatusCode::NO_CONTENT,
+            "idempotent: {}",
+            page.body
+        );
+    }
+    let page = browser.get(authorize.location.as_deref().unwrap()).await;
+    assert_refused(&page, StatusCode::GONE, "invite_revoked");
+    assert_eq!(role_in(&env, agency, portal).await, None);
+    let (revoked_by, owner_id): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT i.revoked_by, m.person_id FROM invites i \
+         JOIN agency_members m ON m.agency_id = i.agency_id AND m.role = 'owner' \
+         WHERE i.invite_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&env.api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked_by, Some(owner_id));
+    let (_, _, page) = try_install(&env, portal, &link).await;
+    assert_refused(&page, StatusCode::GONE, "invite_revoked");
+    let list = owner
+        .get(&format!("/admin/agencies/{agency}/invites"))
+        .await;
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list["invites"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_link_bound_to_an_email_admits_only_the_hubspot_user_with_that_email() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let bad = owner
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/agencies/{agency}/invites"),
+            Some(serde_json::json!({"role": "viewer", "email": "not an address"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("invalid_email"), "{}", bad.body);
+
+    let intended = env.sim.control().create_portal(PortalSpec::default()).id;
+    let other = env.sim.control().create_portal(PortalSpec::default()).id;
+    // Case differs from what HubSpot reports: still the same address.
+    let email = format!("Admin@Portal-{intended}.example.com");
+    let created = create_invite(
+        &mut owner,
+        agency,
+        serde_json::json!({"role": "editor", "email": email}),
+    )
+    .await;
+    assert_eq!(
+        created["invite"]["email"],
+        format!("admin@portal-{intended}.example.com")
+    );
+    let link = link_of(&created);
+
+    let (browser, _, page) = try_install(&env, other, &link).await;
+    assert_refused(&page, StatusCode::FORBIDDEN, "invite_wrong_email");
+    assert_eq!(role_in(&env, agency, other).await, None);
+    assert!(!has_tokens(&env, other).await, "nothing installed");
+    assert!(!browser.cookies.contains_key("ember_session"));
+    assert_eq!(
+        invite_uses(&env, &created).await,
+        0,
+        "still usable by its person"
+    );
+
+    install(&env, intended, &link).await;
+    assert_eq!(
+        role_in(&env, agency, intended).await.as_deref(),
+        Some("editor")
+    );
+    assert_eq!(invite_uses(&env, &created).await, 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_installs_cannot_both_use_a_single_use_link() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let created = create_invite(&mut owner, agency, serde_json::json!({"role": "editor"})).await;
+    let link = link_of(&created);
+    // Both people pass the check at /oauth/install and come back from HubSpot with a code.
+    let mut people = Vec::new();
+    for _ in 0..2 {
+        let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+        env.sim.control().set_authorize(false, Some(portal));
+        let mut browser = Browser::new(&env.api.address);
+        let start = browser.get(&link).await;
+        assert_eq!(start.status, StatusCode::FOUND, "{}", start.body);
+        let authorize = browser.get(start.location.as_deref().unwrap()).await;
+        let callback = authorize.location.unwrap();
+        people.push((portal, browser, callback));
+    }
+    let (a, b) = people.split_at_mut(1);
+    let (pa, ba, ca) = &mut a[0];
+    let (pb, bb, cb) = &mut b[0];
+    let (ra, rb) = tokio::join!(ba.get(ca), bb.get(cb));
+    let outcomes = [(&ra, *pa), (&rb, *pb)];
+    let won: Vec<u64> = outcomes
+        .iter()
+        .filter(|(r, _)| r.status == StatusCode::FOUND)
+        .map(|(_, p)| *p)
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one install wins: {} / {}",
+        ra.body,
+        rb.body
+    );
+    let (lost, lost_portal) = outcomes
+        .iter()
+        .find(|(r, _)| r.status != StatusCode::FOUND)
+        .unwrap();
+    assert_refused(lost, StatusCode::GONE, "invite_used");
+    assert_eq!(invite_uses(&env, &created).await, 1);
+    assert_eq!(
+        role_in(&env, agency, won[0]).await.as_deref(),
+        Some("editor")
+    );
+    assert_eq!(role_in(&env, agency, *lost_portal).await, None);
+    let members: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM agency_members WHERE agency_id = $1")
+            .bind(agency)
+            .fetch_one(&env.api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(members, 2, "the owner and one editor");
+}
+
+#[tokio::test]
+async fn an_owner_link_used_by_an_existing_editor_does_not_make_them_owner() {
+    let env = env().await;
+    let (mut owner, agency) = owner_of_new_agency(&env).await;
+    let editor_link =
+        link_of(&create_invite(&mut owner, agency, serde_json::json!({"role": "editor"})).await);
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    install(&env, portal, &editor_link).await;
+    assert_eq!(
+        role_in(&env, agency, portal).await.as_deref(),
+        Some("editor")
+    );
+
+    // An owner link meant for someone else reaches the editor.
+    let owner_invite =
+        create_invite(&mut owner, agency, serde_json::json!({"role": "owner"})).await;
+    let (mut editor, _) = install(&env, portal, &link_of(&owner_invite)).await;
+    assert_eq!(
+        role_in(&env, agency, portal).await.as_deref(),
+        Some("editor")
+    );
+    let me: serde_json::Value = serde_json::from_str(&editor.get("/admin/me").await.body).unwrap();
+    assert_eq!(me["agencies"][0]["role"], "editor");
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM agency_members WHERE agency_id = $1 AND role = 'owner'",
+    )
+    .bind(agency)
+    .fetch_one(&env.api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(owners, 1);
+    // The editor may still not make invites.
+    let refused = editor
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/agencies/{agency}/invites"),
+            Some(serde_json::json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }

@@ -104,6 +104,11 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 "/agencies/{agency}/team/{person}/remove",
                 team::remove,
             ))
+            .service(form("/agencies/{agency}/team/invites", team::create_invite))
+            .service(form(
+                "/agencies/{agency}/team/invites/{invite}/revoke",
+                team::revoke_invite,
+            ))
             .default_service(web::to(not_found)),
     );
 }
@@ -214,6 +219,7 @@ impl DoneQuery {
             "replayed" => "The dead letter was sent again.",
             "role_changed" => "The role was changed.",
             "removed" => "The member was removed from the team.",
+            "invite_revoked" => "The invite was revoked: its link no longer works.",
             "saved" => "Saved as a new version. Contacts are being rescored.",
             _ => return None,
         };

@@ -3,6 +3,7 @@
 
 mod event;
 mod ids;
+mod invite;
 mod subscription;
 
 pub use event::{
@@ -12,4 +13,5 @@ pub use event::{
 pub use ids::{
     AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId,
 };
+pub use invite::{InviteEmail, InviteEmailError, InviteId, InviteToken, InviteTokenError};
 pub use subscription::{ObjectKind, SubscriptionAction, SubscriptionType};

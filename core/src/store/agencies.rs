@@ -31,6 +31,23 @@ pub enum Role {
     Owner,
 }
 
+/// A string that names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a role: use owner, editor or viewer")]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "editor" => Ok(Self::Editor),
+            "viewer" => Ok(Self::Viewer),
+            other => Err(UnknownRole(other.to_owned())),
+        }
+    }
+}
+
 /// An agency as a member sees it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct Membership {
@@ -77,22 +94,60 @@ pub async fn create(conn: &mut PgConnection, name: &str, owner: i64) -> Result<i
     Ok(id)
 }
 
-/// Adds a member (an existing membership keeps the higher role).
+/// Adds a member with `role`; `false` (and nothing changed) if the person already belongs to the
+/// agency. Joining never changes an existing role: roles change only through [`set_role`], so an
+/// old install link cannot undo a demotion or raise anyone (it used to keep the higher role,
+/// and a leaked owner link made its user an owner).
 pub async fn add_member(
     conn: &mut PgConnection,
     agency: i64,
     person: i64,
     role: Role,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query(
         "INSERT INTO agency_members (agency_id, person_id, role) VALUES ($1, $2, $3) \
-         ON CONFLICT (agency_id, person_id) DO UPDATE SET role = CASE \
-           WHEN agency_members.role = 'owner' OR EXCLUDED.role = 'owner' THEN 'owner' \
-           WHEN agency_members.role = 'editor' OR EXCLUDED.role = 'editor' THEN 'editor' ELSE 'viewer' END",
+         ON CONFLICT (agency_id, person_id) DO NOTHING",
     )
     .bind(agency)
     .bind(person)
     .bind(role)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        record_change(conn, agency, person, None, Some(role)).await?;
+    }
+    Ok(added)
+}
+
+/// Records a membership change in `agency_member_changes` (`old` `None`: joined; `new` `None`:
+/// removed). Invites check it: one created before a person's demotion or removal cannot be
+/// used by that person.
+async fn record_change(
+    conn: &mut PgConnection,
+    agency: i64,
+    person: i64,
+    old: Option<Role>,
+    new: Option<Role>,
+) -> Result<(), sqlx::Error> {
+    let kind = match (old, new) {
+        (None, _) => "joined",
+        (Some(_), None) => "removed",
+        (Some(o), Some(n)) if n > o => "promoted",
+        (Some(o), Some(n)) if n < o => "demoted",
+        // Same role: nothing changed.
+        (Some(_), Some(_)) => return Ok(()),
+    };
+    sqlx::query(
+        "INSERT INTO agency_member_changes (agency_id, person_id, kind, old_role, new_role) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(agency)
+    .bind(person)
+    .bind(kind)
+    .bind(old)
+    .bind(new)
     .execute(conn)
     .await?;
     Ok(())
@@ -201,7 +256,9 @@ pub enum TeamChangeError {
 }
 
 /// Gives a member another role; returns the member as changed. Demoting the agency's last owner
-/// is refused: see [`lock_team`] for why two concurrent demotions cannot both pass.
+/// is refused: see [`lock_team`] for why two concurrent demotions cannot both pass. The change
+/// is recorded (invites created before a demotion no longer work for that person), and an owner
+/// who stops being one loses their pending invites.
 pub async fn set_role(
     pool: &PgPool,
     agency: i64,
@@ -219,6 +276,10 @@ pub async fn set_role(
         .bind(role)
         .execute(&mut *tx)
         .await?;
+    record_change(&mut tx, agency, person, Some(current), Some(role)).await?;
+    if current == Role::Owner && role != Role::Owner {
+        crate::store::invites::revoke_created_by(&mut tx, agency, person).await?;
+    }
     let changed = member(&mut tx, agency, person)
         .await?
         .ok_or(TeamChangeError::NotAMember { agency, person })?;
@@ -226,7 +287,8 @@ pub async fn set_role(
     Ok(changed)
 }
 
-/// Removes a member from the agency. Removing the agency's last owner is refused.
+/// Removes a member from the agency. Removing the agency's last owner is refused. Like
+/// [`set_role`], the change is recorded and a removed owner's pending invites are revoked.
 pub async fn remove_member(pool: &PgPool, agency: i64, person: i64) -> Result<(), TeamChangeError> {
     let mut tx = pool.begin().await?;
     let current = lock_team(&mut tx, agency, person).await?;
@@ -238,6 +300,10 @@ pub async fn remove_member(pool: &PgPool, agency: i64, person: i64) -> Result<()
         .bind(person)
         .execute(&mut *tx)
         .await?;
+    record_change(&mut tx, agency, person, Some(current), None).await?;
+    if current == Role::Owner {
+        crate::store::invites::revoke_created_by(&mut tx, agency, person).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod context;
 pub mod dedupe;
 pub mod health;
+pub mod invites;
 pub mod models;
 pub mod outbox;
 pub mod portals;

@@ -7,8 +7,9 @@ use subtle::ConstantTimeEq;
 use crate::domain::PortalId;
 
 /// A portal's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, utoipa::ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
+#[schema(rename_all = "snake_case")]
 pub enum PortalStatus {
     /// Installed, tokens valid.
     Active,
@@ -80,7 +81,7 @@ pub async fn webhook_secret_matches(
 }
 
 /// How a portal is authorized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize, utoipa::ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
@@ -91,7 +92,7 @@ pub enum AppKind {
 }
 
 /// What a portal is, as the admin API and the CLI show it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct PortalSummary {
     pub portal_id: i64,
     pub status: PortalStatus,

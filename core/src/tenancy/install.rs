@@ -13,9 +13,10 @@ use sqlx::PgPool;
 
 use super::crypto::{Purpose, TokenCipher};
 use super::tokens::TokenManager;
-use crate::domain::PortalId;
+use crate::domain::{InviteId, PortalId};
 use crate::scoring::Model;
-use crate::store::agencies::{self, Role};
+use crate::store::agencies;
+use crate::store::invites::{self, ClaimError, InviteRefusal};
 use crate::store::portals::{self, AppKind, PortalStatus};
 use crate::store::tokens::{self as store, SealedTokens, TokenKind};
 
@@ -109,8 +110,10 @@ pub fn score_properties() -> Vec<PropertyCreate> {
 pub enum AgencyChoice {
     /// No invitation: the portal's current agency, else the person's own, else a new one.
     Default,
-    /// An invitation (signed link) into an agency with a role.
-    Invited { agency: i64, role: Role },
+    /// An invitation (`invites` row, checked at `/oauth/install`): claimed in the install's
+    /// transaction, it adds the person to its agency with its role unless they already belong
+    /// there (an existing role is never changed by an invite), and a new portal joins that agency.
+    Invited(InviteId),
 }
 
 /// What an install did.
@@ -144,10 +147,24 @@ pub enum InstallError {
     WrongPortal { expected: i64, actual: i64 },
     #[error("the default scoring model could not be stored")]
     Model(#[source] serde_json::Error),
+    /// The invitation could not be used; nothing was installed.
+    #[error("the invitation cannot be used: {0}")]
+    Invite(InviteRefusal),
+}
+
+impl From<ClaimError> for InstallError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::Refused(r) => Self::Invite(r),
+            ClaimError::Database(e) => Self::Database(e),
+        }
+    }
 }
 
 /// Completes an OAuth install: person, agency, portal (created or re-activated), sealed
-/// tokens; then the score properties and the default model.
+/// tokens; then the score properties and the default model. With an invitation that cannot be
+/// used by this person (revoked, expired, used up, bound to another e-mail, or created before
+/// the person was demoted or removed), nothing is stored: [`InstallError::Invite`].
 pub async fn complete_oauth_install(
     pool: &PgPool,
     hubspot: &HubSpot,
@@ -193,13 +210,19 @@ pub async fn complete_oauth_install(
             .fetch_optional(&mut *tx)
             .await?;
     let current = current.flatten();
-    if let AgencyChoice::Invited { agency, role } = choice {
-        agencies::add_member(&mut tx, agency, person, role).await?;
-    }
-    let agency = match (current, choice) {
+    let invited = match choice {
+        AgencyChoice::Invited(invite) => {
+            let claimed = invites::claim(&mut tx, invite, person, info.user.as_deref()).await?;
+            // An existing member keeps their role: only the team page changes roles.
+            agencies::add_member(&mut tx, claimed.agency, person, claimed.role).await?;
+            Some(claimed.agency)
+        }
+        AgencyChoice::Default => None,
+    };
+    let agency = match (current, invited) {
         (Some(existing), _) => existing,
-        (None, AgencyChoice::Invited { agency, .. }) => agency,
-        (None, AgencyChoice::Default) => match agencies::owned_by(&mut tx, person).await? {
+        (None, Some(agency)) => agency,
+        (None, None) => match agencies::owned_by(&mut tx, person).await? {
             Some(own) => own,
             None => {
                 let name = info

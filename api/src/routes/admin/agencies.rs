@@ -1,23 +1,40 @@
-//! `/admin/me` and `/admin/agencies/{agency}/...`: memberships, an agency's portals, invitations
-//! (install links) and private-app portals.
+//! `/admin/me` and `/admin/agencies/{agency}/...`: memberships, an agency's portals and
+//! private-app portals. Invitations (install links) are `super::invites`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use ember_core::domain::PortalId;
 use ember_core::store::agencies::Role;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{agency_role, db, require};
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
 use crate::routes::oauth::Tenancy;
-use crate::session::Invite;
+
+/// One of the person's agencies.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MembershipView {
+    agency_id: i64,
+    name: String,
+    #[schema(value_type = super::members::RoleSchema)]
+    role: Role,
+}
+
+/// The signed-in person.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MeView {
+    person_id: i64,
+    agencies: Vec<MembershipView>,
+    /// Send it as `X-CSRF-Token` with every change.
+    csrf_token: String,
+}
 
 /// `GET /admin/me`: the person, their agencies, and the session's CSRF token (to send as
 /// `X-CSRF-Token` with every change).
 #[utoipa::path(get, path = "/admin/me", tag = "agencies", operation_id = "get_me",
-    responses((status = 200, description = "`{person_id, agencies: [{agency_id, name, role}], csrf_token}`", body = Object),
+    responses((status = 200, description = "The person, their agencies with their role in each, and the CSRF token", body = MeView),
               (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn me(
     t: web::Data<Tenancy>,
@@ -26,11 +43,18 @@ pub(crate) async fn me(
     let agencies = ember_core::store::agencies::memberships(&t.pool, person.person_id)
         .await
         .map_err(db)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "person_id": person.person_id,
-        "agencies": agencies,
-        "csrf_token": t.signer.csrf_token(person.session_id),
-    })))
+    Ok(HttpResponse::Ok().json(MeView {
+        person_id: person.person_id,
+        agencies: agencies
+            .into_iter()
+            .map(|m| MembershipView {
+                agency_id: m.agency_id,
+                name: m.name,
+                role: m.role,
+            })
+            .collect(),
+        csrf_token: t.signer.csrf_token(person.session_id),
+    }))
 }
 
 /// `GET /admin/agencies/{agency}/portals`: each with its health.
@@ -51,45 +75,6 @@ pub(crate) async fn portals(
         .map_err(db)?;
     let portals = super::health::with_health(&t.pool, &ops, portals).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "agency_id": agency, "portals": portals })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct InviteRequest {
-    #[schema(value_type = String, example = "editor")]
-    role: Role,
-    /// Days the link is valid (1 to 30, default 7).
-    #[serde(default)]
-    days: Option<i64>,
-}
-
-/// `POST /admin/agencies/{agency}/invites` (owner): an install link that makes whoever installs
-/// with it a member with `role`, and puts the portal in this agency.
-#[utoipa::path(post, path = "/admin/agencies/{agency}/invites", tag = "agencies",
-    operation_id = "create_invite", params(("agency" = i64, Path, description = "agency id")), request_body = InviteRequest,
-    responses((status = 201, description = "`{agency_id, role, days, install_url}`", body = Object),
-              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
-    security(("session" = [], "csrf" = [])))]
-pub(crate) async fn invite(
-    t: web::Data<Tenancy>,
-    person: CurrentPerson,
-    path: web::Path<i64>,
-    body: web::Json<InviteRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let agency = path.into_inner();
-    require(agency_role(&t, person, agency).await?, Role::Owner)?;
-    let days = body.days.unwrap_or(7).clamp(1, 30);
-    let token = t
-        .signer
-        .new_invite(
-            Invite {
-                agency,
-                role: body.role,
-            },
-            days,
-        )
-        .map_err(ApiError::internal)?;
-    let url = format!("{}/oauth/install?invite={token}", t.public_base_url);
-    Ok(HttpResponse::Created().json(serde_json::json!({ "agency_id": agency, "role": body.role, "days": days, "install_url": url })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

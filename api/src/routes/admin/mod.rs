@@ -1,12 +1,13 @@
 //! The admin JSON API, scoped to the signed-in person's agencies. Every lookup goes through the
 //! person's membership first; a portal or agency outside it is answered 404, exactly as one
-//! that does not exist. Changes need the editor role (owner for invitations): 403. Every change
-//! also needs the session's CSRF token (see `crate::extract`). The OpenAPI document of these
-//! routes is `crate::openapi`: a route added here is added to its `paths(...)` too.
+//! that does not exist. Changes need the editor role (owner for invitations and the team): 403.
+//! Every change also needs the session's CSRF token (see `crate::extract`). The OpenAPI document
+//! of these routes is `crate::openapi`: a route added here is added to its `paths(...)` too.
 
 pub(crate) mod agencies;
 pub(crate) mod dead_letters;
 pub(crate) mod health;
+pub(crate) mod invites;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod portals;
@@ -47,7 +48,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(
                 "/agencies/{agency}/invites",
-                web::post().to(agencies::invite),
+                web::post().to(invites::create),
+            )
+            .route("/agencies/{agency}/invites", web::get().to(invites::list))
+            .route(
+                "/agencies/{agency}/invites/{invite}",
+                web::delete().to(invites::revoke),
             )
             // Scoring models and scores.
             .route("/portals/{portal}/models", web::get().to(models::list))

@@ -10,16 +10,24 @@ use crate::error::ApiError;
 use crate::extract::CurrentPerson;
 use crate::routes::oauth::Tenancy;
 
-#[derive(Serialize)]
-struct PortalView {
+/// A portal with the person's role in the agency that owns it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PortalView {
     #[serde(flatten)]
     portal: PortalSummary,
+    #[schema(value_type = super::members::RoleSchema)]
     role: Role,
+}
+
+/// Every portal of the person's agencies.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PortalsView {
+    portals: Vec<PortalView>,
 }
 
 /// `GET /admin/portals`: every portal of every agency the person belongs to.
 #[utoipa::path(get, path = "/admin/portals", tag = "portals", operation_id = "list_portals",
-    responses((status = 200, description = "`{portals: [...]}`, each with the person's role", body = Object),
+    responses((status = 200, description = "Each portal with the person's role", body = PortalsView),
               (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
@@ -40,13 +48,13 @@ pub(crate) async fn list(
             });
         }
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "portals": out })))
+    Ok(HttpResponse::Ok().json(PortalsView { portals: out }))
 }
 
 /// `GET /admin/portals/{portal}`.
 #[utoipa::path(get, path = "/admin/portals/{portal}", tag = "portals", operation_id = "get_portal",
     params(("portal" = i64, Path, description = "HubSpot portal id")),
-    responses((status = 200, description = "the portal and the person's role", body = Object),
+    responses((status = 200, description = "The portal and the person's role", body = PortalView),
               (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn get(
     t: web::Data<Tenancy>,

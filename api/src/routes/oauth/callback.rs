@@ -1,17 +1,18 @@
 //! `GET /oauth/callback`: state check (signature, expiry, cookie binding, single use), code
-//! exchange, token info, install, session, redirect. Denied consent, a bad state and a failed
+//! exchange, token info, install (claiming the state's invite, if any, in the install's
+//! transaction), session, redirect. Denied consent, a bad state and a failed
 //! exchange each get a page that says so and a log line with the reason (never the code, the
 //! state or a token).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{TimeZone, Utc};
-use ember_core::tenancy::install::{AgencyChoice, complete_oauth_install};
+use ember_core::tenancy::install::{AgencyChoice, InstallError, complete_oauth_install};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::Tenancy;
-use super::page::{failure, page};
+use super::page::{failure, invite_refused, page};
 use crate::session::{SESSION_COOKIE, STATE_COOKIE};
 
 #[derive(Deserialize)]
@@ -131,13 +132,9 @@ pub(crate) async fn callback(
             );
         }
     };
-    let choice = match claims.invite {
-        Some(invite) => AgencyChoice::Invited {
-            agency: invite.agency,
-            role: invite.role,
-        },
-        None => AgencyChoice::Default,
-    };
+    let choice = claims
+        .invite
+        .map_or(AgencyChoice::Default, AgencyChoice::Invited);
     let installed = match complete_oauth_install(
         &tenancy.pool,
         &tenancy.hubspot,
@@ -149,6 +146,16 @@ pub(crate) async fn callback(
     .await
     {
         Ok(installed) => installed,
+        Err(InstallError::Invite(refusal)) => {
+            // HubSpot has granted access, but Ember stored nothing: the person was told why
+            // and can install without the link, or with a new one.
+            tracing::warn!(
+                reason = refusal.code(),
+                hub_id = info.hub_id,
+                "OAuth callback refused: the invite cannot be used by this person."
+            );
+            return invite_refused(refusal);
+        }
         Err(e) => {
             tracing::error!(reason = "install_failed", hub_id = info.hub_id, error = %e, cause = ?std::error::Error::source(&e),
                 "Completing the install failed.");

@@ -3,37 +3,53 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use ember_core::domain::{InviteId, InviteToken};
+use ember_core::store::invites::InviteRefusal;
 use ember_hubspot::AuthorizeRequest;
 use serde::Deserialize;
 
 use super::Tenancy;
-use super::page::failure;
+use super::page::{failure, invite_refused};
 use crate::session::{CSRF_HEADER, SESSION_COOKIE, STATE_COOKIE, check_csrf};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InstallQuery {
-    /// A signed invitation into an agency (from `POST /admin/agencies/{id}/invites`).
+    /// An invitation's token (from `POST /admin/agencies/{id}/invites`).
     invite: Option<String>,
 }
 
+/// Checks the invite a link names before the person is sent to HubSpot, so a revoked, expired
+/// or used-up link is refused before consent. The callback checks it again when it claims it
+/// (someone else may have used it meanwhile) and checks who installs.
 pub(crate) async fn install(
     tenancy: web::Data<Tenancy>,
     query: web::Query<InstallQuery>,
 ) -> HttpResponse {
     let invite = match query.invite.as_deref() {
         None => None,
-        Some(token) => match tenancy.signer.verify_invite(token) {
-            Some(invite) => Some(invite),
-            None => {
-                tracing::info!(reason = "invalid_invite", "Install link refused.");
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_invite",
-                    "This install link is not valid or has expired. Ask your agency's owner for a new one.",
-                );
+        Some(raw) => {
+            let found = match InviteToken::parse(raw) {
+                Err(_) => Ok(Err(InviteRefusal::Unknown)),
+                Ok(token) => ember_core::store::invites::find_by_token(&tenancy.pool, &token).await,
+            };
+            match found {
+                Ok(Ok(invite)) => Some(invite.invite_id),
+                Ok(Err(refusal)) => {
+                    tracing::info!(reason = refusal.code(), "Install link refused.");
+                    return invite_refused(refusal);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Could not look up an invite.");
+                    return failure(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "Ember could not check this install link right now. Please try again in a minute.",
+                    );
+                }
             }
-        },
+        }
     };
+    let invite = invite.and_then(|id| InviteId::new(id).ok());
     let (state, nonce) = match tenancy.signer.new_state(invite) {
         Ok(pair) => pair,
         Err(e) => {

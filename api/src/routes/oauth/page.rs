@@ -49,3 +49,37 @@ pub(crate) fn failure(status: StatusCode, code: &'static str, message: &str) -> 
         Some(("/oauth/install", "Start again")),
     )
 }
+
+/// The page for an install link that cannot be used, with the reason in the person's terms.
+/// Revoked, expired and used-up links are 410 (gone for good: ask for a new one); a link for
+/// someone else, or one made before the person's membership changed, is 403.
+pub(crate) fn invite_refused(refusal: ember_core::store::invites::InviteRefusal) -> HttpResponse {
+    use ember_core::store::invites::InviteRefusal as R;
+    let (status, message) = match refusal {
+        R::Unknown => (
+            StatusCode::BAD_REQUEST,
+            "This install link is not valid. Ask your agency's owner for a new one.",
+        ),
+        R::Revoked => (
+            StatusCode::GONE,
+            "This install link was revoked by your agency's owner. Ask them for a new one.",
+        ),
+        R::Expired => (
+            StatusCode::GONE,
+            "This install link has expired. Ask your agency's owner for a new one.",
+        ),
+        R::UsedUp => (
+            StatusCode::GONE,
+            "This install link was already used. Ask your agency's owner for a new one.",
+        ),
+        R::WrongEmail => (
+            StatusCode::FORBIDDEN,
+            "This install link was made for another person's e-mail address, so nothing was installed. Sign in to HubSpot as that person, or ask your agency's owner for a link of your own.",
+        ),
+        R::Superseded => (
+            StatusCode::FORBIDDEN,
+            "Your membership in this agency changed after this install link was made, so it cannot be used. Ask your agency's owner for a new one.",
+        ),
+    };
+    failure(status, refusal.code(), message)
+}
