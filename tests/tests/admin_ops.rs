@@ -1287,7 +1287,7 @@ async fn refusals_before_a_handler_runs_are_json_error_bodies() {
     let cases = [
         (
             Method::POST,
-            format!("/admin/agencies/{agency}/invites"),
+            format!("/admin/agencies/{agency}/portals"),
             "{not json",
             400,
             "invalid_json",
