@@ -34,7 +34,7 @@ pub fn score_group() -> PropertyGroupCreate {
     }
 }
 
-/// The properties the default model's output mapping writes (`core/data/default-model.yaml`).
+/// The properties the default model's output mapping writes (`scoring/data/default-model.yaml`).
 pub fn score_properties() -> Vec<PropertyCreate> {
     let p = |name: &str, label: &str, type_: &str, field_type: &str, description: &str| {
         PropertyCreate {

@@ -188,7 +188,7 @@ pub(crate) struct ModelView {
     created_by: String,
     created_at: Option<DateTime<Utc>>,
     active: bool,
-    /// The model document (see `core/data/model.schema.json`).
+    /// The model document (see `scoring/data/model.schema.json`).
     #[schema(value_type = Object)]
     document: serde_json::Value,
 }

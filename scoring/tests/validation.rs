@@ -1,6 +1,6 @@
 //! Every validation error names its path, and all errors of a document are reported at once.
 
-use ember_core::scoring::{Format, Model, ValidationErrors};
+use ember_scoring::{Format, Model, ValidationErrors};
 
 const OUTPUT: &str = "output: { total: ember_score }\n";
 

@@ -5,15 +5,13 @@
 //! path in the benchmark thread's own CPU time, which is what "per core" means and stays honest
 //! on a shared machine where other processes take turns on the same core.
 //!
-//! `cargo bench -p ember-core --bench scoring`; the figures are in BENCHMARKS.md ("Scoring").
+//! `cargo bench -p ember-scoring --bench scoring`; the figures are in BENCHMARKS.md ("Scoring").
 
 use std::hint::black_box;
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ember_core::scoring::{
-    Axis, CompiledModel, Ledger, LedgerEntry, Model, RuleId, Scored, Snapshot,
-};
+use ember_scoring::{Axis, CompiledModel, Ledger, LedgerEntry, Model, RuleId, Scored, Snapshot};
 
 const MODEL: &str = r#"
 version: 7

@@ -16,7 +16,7 @@ use super::model::{
 use super::validate::{ValidationErrors, ValidationIssue};
 
 /// The starter model installed into new portals.
-const DEFAULT_MODEL_YAML: &str = include_str!("../../data/default-model.yaml");
+const DEFAULT_MODEL_YAML: &str = include_str!("../data/default-model.yaml");
 
 /// A model document's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +82,12 @@ impl Model {
         serde_yaml::to_string(&value)
     }
 
-    /// The starter model for new portals (`core/data/default-model.yaml`).
+    /// The starter model for new portals (`scoring/data/default-model.yaml`).
     pub fn default_model() -> Self {
         // The shipped file is parsed and validated by the tests, so this cannot fail at run time.
         #[allow(clippy::expect_used)]
         Self::from_yaml_str(DEFAULT_MODEL_YAML)
-            .expect("core/data/default-model.yaml is a valid model")
+            .expect("scoring/data/default-model.yaml is a valid model")
     }
 
     /// The model document's JSON Schema (draft 2020-12), generated from these types.

@@ -12,7 +12,7 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// One portal's scoring model, versioned. See `core/data/default-model.yaml` for an example.
+/// One portal's scoring model, versioned. See `scoring/data/default-model.yaml` for an example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {

@@ -2,7 +2,7 @@
 //! raises a score, caps hold, and `next_change_at` is exact and never in the past.
 
 use chrono::{DateTime, Duration, Utc};
-use ember_core::scoring::{
+use ember_scoring::{
     Axis, Bounds, Caps, CompiledModel, Condition, Decay, EngagementRule, EventMatcher, FitRule,
     Ledger, LedgerEntry, Model, OutputMapping, PropertyNumber, RuleId, Snapshot, next_change_at,
     score,

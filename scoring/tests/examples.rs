@@ -3,7 +3,7 @@
 //! signal matching and the values written to HubSpot.
 
 use chrono::{DateTime, Duration, Utc};
-use ember_core::scoring::{
+use ember_scoring::{
     Axis, CompiledModel, EngagementSignal, Ledger, LedgerEntry, Model, RuleId, SignalKind,
     Snapshot, next_change_at, score,
 };
@@ -219,7 +219,7 @@ fn the_webinar_cap_counts_only_the_three_most_recent_attendances() {
         .collect();
     let m_no_decay = {
         let mut doc = m.model().clone();
-        doc.decay = ember_core::scoring::Decay::None;
+        doc.decay = ember_scoring::Decay::None;
         doc.validate().expect("valid")
     };
 

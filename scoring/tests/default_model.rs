@@ -1,7 +1,7 @@
 //! The shipped data: the default model, the built-in lists and the published JSON Schema.
 
 use chrono::{DateTime, Duration, Utc};
-use ember_core::scoring::{
+use ember_scoring::{
     EngagementSignal, ExportedContact, Ledger, Model, SignalKind, Snapshot, builtin_list, score,
 };
 
@@ -125,7 +125,7 @@ fn the_published_json_schema_is_up_to_date() {
     let published: serde_json::Value = serde_json::from_str(&published).unwrap_or_default();
     assert!(
         published == Model::json_schema(),
-        "core/data/model.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p ember-core --test scoring_default_model`"
+        "scoring/data/model.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p ember-scoring --test default_model`"
     );
 }
 

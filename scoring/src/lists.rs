@@ -1,4 +1,4 @@
-//! Built-in lists shipped as data (`core/data/lists/*.txt`) and their per-portal edits.
+//! Built-in lists shipped as data (`scoring/data/lists/*.txt`) and their per-portal edits.
 //!
 //! A list file has one entry per line; `#` starts a comment. Entries are compared lowercased.
 //! Domain entries may be written `@gmail.com` or `.edu`; the leading `@` or `.` is dropped.
@@ -19,10 +19,10 @@ pub const COMPETITORS: &str = "competitors";
 /// Names of the built-in lists.
 pub const BUILTIN_LIST_NAMES: [&str; 4] = [FREEMAIL, ACADEMIC_DOMAINS, STUDENT_TITLES, COMPETITORS];
 
-const FREEMAIL_DATA: &str = include_str!("../../data/lists/freemail-domains.txt");
-const ACADEMIC_DATA: &str = include_str!("../../data/lists/academic-domains.txt");
-const STUDENT_TITLES_DATA: &str = include_str!("../../data/lists/student-titles.txt");
-const COMPETITORS_DATA: &str = include_str!("../../data/lists/competitor-domains.txt");
+const FREEMAIL_DATA: &str = include_str!("../data/lists/freemail-domains.txt");
+const ACADEMIC_DATA: &str = include_str!("../data/lists/academic-domains.txt");
+const STUDENT_TITLES_DATA: &str = include_str!("../data/lists/student-titles.txt");
+const COMPETITORS_DATA: &str = include_str!("../data/lists/competitor-domains.txt");
 
 /// The entries of a built-in list as shipped, normalized; `None` for an unknown name.
 pub fn builtin_list(name: &str) -> Option<Vec<String>> {

@@ -26,7 +26,7 @@
 //!   rounding boundaries of the total lie.
 //!
 //! Files: `model` (document types), `parse` (reading), `validate` (checks), `lists` (built-in
-//! lists in `core/data/lists`), `compile` (compiled form), `contact` (snapshot, ledger,
+//! lists in `scoring/data/lists`), `compile` (compiled form), `contact` (snapshot, ledger,
 //! signals), `bound` (fit rules on a bound snapshot), `engine` (scoring), `decay` (the decay
 //! factor), `schedule` (next change), `output` (explanation and HubSpot values), `text`
 //! (case-insensitive matching).
