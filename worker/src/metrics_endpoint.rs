@@ -74,10 +74,7 @@ pub async fn serve(
 }
 
 async fn record_portal_statuses(pool: &PgPool) {
-    let rows: Result<Vec<(String, i64)>, _> =
-        sqlx::query_as("SELECT status, count(*) FROM portals GROUP BY status")
-            .fetch_all(pool)
-            .await;
+    let rows = ember_core::store::portals::count_by_status(pool).await;
     match rows {
         Ok(rows) => {
             for status in PORTAL_STATUSES {

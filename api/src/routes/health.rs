@@ -20,10 +20,10 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(intake: web::Data<Intake>) -> HttpResponse {
     let window = intake.readiness_window;
     let postgres = async {
-        tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&intake.pool))
+        tokio::time::timeout(CHECK_TIMEOUT, ember_core::store::ping(&intake.pool))
             .await
             .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+            .and_then(|r| r.map_err(|e| e.to_string()))
     };
     let rabbitmq = async {
         tokio::time::timeout(CHECK_TIMEOUT, intake.publisher.publisher().ping())

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubspot_sim::Control;
-use sqlx::types::Json;
 
 use super::install::InstalledPortal;
 use super::observe::Observer;
@@ -149,17 +148,14 @@ async fn stored_values(
     system: &System,
     portal: &InstalledPortal,
 ) -> anyhow::Result<HashMap<u64, Values>> {
-    let rows: Vec<(i64, Option<Json<Values>>)> = sqlx::query_as(
-        "SELECT contact_id, score_values FROM contacts WHERE portal_id = $1 AND status = 'active'",
-    )
-    .bind(i64::try_from(portal.id)?)
-    .fetch_all(system.pool())
-    .await
-    .context("cannot read Ember's stored scores")?;
+    let id = ember_core::domain::PortalId::new(i64::try_from(portal.id)?)?;
+    let rows = ember_core::store::demo::stored_values(system.pool(), id)
+        .await
+        .context("cannot read Ember's stored scores")?;
     Ok(rows
         .into_iter()
         .filter_map(|(id, values)| {
-            let values = values.map(|Json(v)| v).unwrap_or_default();
+            let values = values.unwrap_or_default();
             Some((u64::try_from(id).ok()?, owned(portal, &values)))
         })
         .collect())

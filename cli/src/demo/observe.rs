@@ -209,27 +209,20 @@ impl Observer {
     /// Reads every figure now.
     pub async fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
         self.read_new_deliveries();
-        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT p.portal_id, \
-               (SELECT count(*) FROM contacts c WHERE c.portal_id = p.portal_id AND c.score_values IS NOT NULL), \
-               (SELECT count(*) FROM writeback_written w WHERE w.portal_id = p.portal_id), \
-               (SELECT count(*) FROM score_outbox o WHERE o.portal_id = p.portal_id), \
-               (SELECT count(*) FROM context_requests r WHERE r.portal_id = p.portal_id) \
-             FROM portals p",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the demo's figures from Postgres")?;
-        let (processed_total, score_versions): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM processed_events), \
-                    (SELECT coalesce(sum(score_version), 0)::bigint FROM contacts)",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .context("cannot read the demo's progress from Postgres")?;
+        let rows = ember_core::store::demo::portal_figures(&self.pool)
+            .await
+            .context("cannot read the demo's figures from Postgres")?;
+        let (processed_total, score_versions) = ember_core::store::demo::progress(&self.pool)
+            .await
+            .context("cannot read the demo's progress from Postgres")?;
         let by_portal: HashMap<i64, (i64, i64, i64, i64)> = rows
             .into_iter()
-            .map(|(p, scored, written, outbox, context)| (p, (scored, written, outbox, context)))
+            .map(|f| {
+                (
+                    f.portal_id,
+                    (f.scored, f.written, f.outbox, f.context_waiting),
+                )
+            })
             .collect();
         let mut portals = Vec::new();
         for &portal in &self.portals {
@@ -320,14 +313,10 @@ impl Observer {
                 .iter()
                 .map(|k| k.as_bytes().to_vec())
                 .collect();
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE portal_id = $1 AND event_key = ANY($2)",
-            )
-            .bind(i64::try_from(*portal)?)
-            .bind(&keys)
-            .fetch_one(&self.pool)
-            .await
-            .context("cannot count processed events")?;
+            let id = ember_core::domain::PortalId::new(i64::try_from(*portal)?)?;
+            let n = ember_core::store::demo::processed_of(&self.pool, id, &keys)
+                .await
+                .context("cannot count processed events")?;
             counts.insert(*portal, n);
         }
         Ok(counts)

@@ -261,14 +261,10 @@ impl Plan {
         let mut admin = sqlx::PgConnection::connect_with(&admin_options)
             .await
             .context("cannot reach PostgreSQL to drop the demo's database")?;
-        let quoted = self.database_name.replace('"', "\"\"");
         // FORCE ends the connections the api and workers may still hold.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("cannot drop the database {}", self.database_name))?;
+        ember_core::store::drop_database(&mut admin, &self.database_name)
+            .await
+            .with_context(|| format!("cannot drop the database {}", self.database_name))?;
         admin.close().await?;
         Ok(())
     }

@@ -128,8 +128,7 @@ async fn postgres(url: &str) -> Result<(), String> {
         .await
         .map_err(|_| "the login timed out".to_owned())?
         .map_err(|e| e.to_string())?;
-    sqlx::query("SELECT 1")
-        .execute(&mut conn)
+    ember_core::store::ping(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
     conn.close().await.map_err(|e| e.to_string())

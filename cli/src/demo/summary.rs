@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::types::Json;
 
 use super::install::InstalledPortal;
 use super::observe::{Observer, Snapshot};
@@ -148,30 +147,22 @@ fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-type LeadRow = (i64, i32, Option<Json<BTreeMap<String, String>>>);
-
 /// Each portal's top leads: score, grade, who they are (from HubSpot), and the reasons text
 /// Ember wrote.
 pub async fn print_top_leads(system: &System, portals: &[InstalledPortal]) -> anyhow::Result<()> {
     let control = system.sim().control();
     for portal in portals {
-        let rows: Vec<LeadRow> = sqlx::query_as(
-            "SELECT contact_id, score_total, score_values FROM contacts \
-             WHERE portal_id = $1 AND status = 'active' AND score_total IS NOT NULL \
-             ORDER BY score_total DESC, contact_id LIMIT $2",
-        )
-        .bind(i64::try_from(portal.id)?)
-        .bind(TOP_LEADS)
-        .fetch_all(system.pool())
-        .await
-        .context("cannot read the top leads")?;
+        let id = ember_core::domain::PortalId::new(i64::try_from(portal.id)?)?;
+        let rows = ember_core::store::demo::top_leads(system.pool(), id, TOP_LEADS)
+            .await
+            .context("cannot read the top leads")?;
         println!();
         println!("Top leads of portal {}:", portal.id);
         if rows.is_empty() {
             println!("  (no contact scored)");
         }
         for (rank, (contact, total, values)) in rows.into_iter().enumerate() {
-            let values = values.map(|Json(v)| v).unwrap_or_default();
+            let values = values.unwrap_or_default();
             let value = |name: &Option<String>| {
                 name.as_ref()
                     .and_then(|n| values.get(n))

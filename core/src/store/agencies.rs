@@ -153,7 +153,22 @@ async fn record_change(
     Ok(())
 }
 
-/// The person's role in the agency, if a member.
+/// Whether the person is a member of the agency.
+pub async fn is_member(
+    conn: &mut PgConnection,
+    agency: i64,
+    person: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agency_members WHERE agency_id = $1 AND person_id = $2)",
+    )
+    .bind(agency)
+    .bind(person)
+    .fetch_one(conn)
+    .await
+}
+
+/// The person's role in the agency, if they are a member.
 pub async fn role(pool: &PgPool, agency: i64, person: i64) -> Result<Option<Role>, sqlx::Error> {
     sqlx::query_scalar("SELECT role FROM agency_members WHERE agency_id = $1 AND person_id = $2")
         .bind(agency)

@@ -7,8 +7,10 @@ pub mod console;
 pub mod contacts;
 pub mod context;
 pub mod dedupe;
+pub mod demo;
 pub mod health;
 pub mod invites;
+pub mod locks;
 pub mod models;
 pub mod outbox;
 pub mod portals;
@@ -40,6 +42,23 @@ impl DatabaseSettings {
             .acquire_timeout(Duration::from_secs(self.acquire_timeout_secs))
             .connect_lazy_with(self.connect_options()?))
     }
+}
+
+/// Checks that Postgres answers a query (readiness, start-up checks).
+pub async fn ping<'e, E: sqlx::PgExecutor<'e>>(executor: E) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(executor).await.map(|_| ())
+}
+
+/// Drops a database, ending the connections still open to it (the demo's throwaway database).
+/// `admin` must be connected to another database.
+pub async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    let quoted = name.replace('"', "\"\"");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"
+    )))
+    .execute(admin)
+    .await
+    .map(|_| ())
 }
 
 /// Creates the database named in the settings if it does not exist (for `ember migrate`).

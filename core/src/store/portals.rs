@@ -148,10 +148,32 @@ pub async fn register(
 }
 
 /// The portal's status, if it exists.
-pub async fn status(pool: &PgPool, portal: PortalId) -> Result<Option<PortalStatus>, sqlx::Error> {
+pub async fn status<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    portal: PortalId,
+) -> Result<Option<PortalStatus>, sqlx::Error> {
     sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
         .bind(portal.get())
-        .fetch_optional(pool)
+        .fetch_optional(executor)
+        .await
+}
+
+/// How many portals are in each status (for the workers' `ember_portals` gauge).
+pub async fn count_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM portals GROUP BY status")
+        .fetch_all(pool)
+        .await
+}
+
+/// Locks the portal's row and returns its agency: `None` when the portal does not exist,
+/// `Some(None)` when it belongs to no agency yet.
+pub async fn lock_agency(
+    tx: &mut sqlx::PgConnection,
+    portal: PortalId,
+) -> Result<Option<Option<i64>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT agency_id FROM portals WHERE portal_id = $1 FOR UPDATE")
+        .bind(portal.get())
+        .fetch_optional(tx)
         .await
 }
 

@@ -204,11 +204,7 @@ pub async fn complete_oauth_install(
 
     let mut tx = pool.begin().await?;
     let person = agencies::upsert_person(&mut tx, hub_user, info.user.as_deref()).await?;
-    let current: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT agency_id FROM portals WHERE portal_id = $1 FOR UPDATE")
-            .bind(portal.get())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let current = crate::store::portals::lock_agency(&mut tx, portal).await?;
     let current = current.flatten();
     let invited = match choice {
         AgencyChoice::Invited(invite) => {
@@ -243,13 +239,7 @@ pub async fn complete_oauth_install(
     )
     .await?;
     store::put(&mut tx, portal, &sealed).await?;
-    let person_has_access: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM agency_members WHERE agency_id = $1 AND person_id = $2)",
-    )
-    .bind(agency)
-    .bind(person)
-    .fetch_one(&mut *tx)
-    .await?;
+    let person_has_access = agencies::is_member(&mut tx, agency, person).await?;
     tx.commit().await?;
     tracing::info!(
         portal_id = portal.get(),
@@ -294,12 +284,10 @@ pub async fn install_default_model(
     if crate::store::models::active(pool, portal).await?.is_some() {
         return Ok(None);
     }
-    let next: i32 = sqlx::query_scalar(
-        "SELECT COALESCE(max(version), 0) + 1 FROM scoring_models WHERE portal_id = $1",
-    )
-    .bind(portal.get())
-    .fetch_one(pool)
-    .await?;
+    let next = {
+        let mut conn = pool.acquire().await?;
+        crate::store::models::next_version(&mut conn, portal).await?
+    };
     crate::store::models::insert(pool, portal, next, &Model::default_model(), "install").await?;
     crate::store::models::activate(pool, portal, next).await?;
     Ok(Some(next))

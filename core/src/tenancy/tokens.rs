@@ -292,12 +292,9 @@ impl TokenManager {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let row = store::lock(&mut tx, portal).await.map_err(db)?;
         // Look again under the lock: the status may have changed while we waited.
-        let status: Option<PortalStatus> =
-            sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
-                .bind(portal.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let status = crate::store::portals::status(&mut *tx, portal)
+            .await
+            .map_err(db)?;
         match status {
             Some(PortalStatus::Active) => {}
             Some(PortalStatus::NeedsReauth) => return Err(TokenError::NeedsReauth(portal)),
