@@ -49,6 +49,18 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
     }
 
+    /// 429 with `Retry-After`: refused for now, without looking at the request.
+    pub fn too_many_requests(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: u64,
+    ) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+
     /// 503 with `Retry-After`: the request was not accepted and may be sent again.
     pub fn unavailable(
         message: impl Into<String>,

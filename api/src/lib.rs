@@ -11,6 +11,7 @@ mod portal_cache;
 mod redact;
 pub mod rejections;
 pub mod routes;
+mod secret_cache;
 pub mod session;
 pub mod startup;
 mod state;

@@ -49,6 +49,7 @@ pub struct ErrorBody {
         portals::list,
         portals::get,
         portals::uninstall,
+        portals::webhook_secret,
         // Scoring models.
         models::list,
         models::save,

@@ -10,6 +10,12 @@
 //! Bounded: the newest [`PER_PORTAL`] entries of at most [`PORTALS`] portals; a new portal beyond
 //! that evicts the one whose newest rejection is the oldest. Each api process keeps its own, so
 //! behind a load balancer a person sees the rejections of the process that answers them.
+//!
+//! Unauthenticated rejections (wrong or missing webhook secret, too many failures) are anybody's
+//! to make: a flood of them would push the portal's real problems out of the feed. They are
+//! sampled ([`RecentRejections::record_unauthenticated`]): at most one entry per portal per
+//! [`SAMPLE_EVERY_SECS`], whose `suppressed` counts the ones that followed it unlisted, and
+//! `ember_intake_rejections_suppressed_total` counts them too.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -27,6 +33,8 @@ pub const PER_PORTAL: usize = 50;
 pub const PORTALS: usize = 500;
 /// Longest detail kept, in characters.
 const DETAIL_CHARS: usize = 300;
+/// At most one unauthenticated rejection per portal is listed per this many seconds.
+pub const SAMPLE_EVERY_SECS: i64 = 60;
 
 /// One rejected request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -38,6 +46,17 @@ pub struct Rejection {
     pub status: u16,
     /// The message Ember answered with, without quoted values.
     pub detail: String,
+    /// Unauthenticated rejections of the portal that came after this one within a minute and
+    /// are not listed (0 for every other entry).
+    pub suppressed: u64,
+}
+
+/// One portal's entries.
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Rejection>,
+    /// When the unauthenticated entry now counting the suppressed ones was recorded.
+    sample_at: Option<DateTime<Utc>>,
 }
 
 /// The recent rejections of every portal this process saw.
@@ -45,7 +64,7 @@ pub struct Rejection {
 pub struct RecentRejections {
     per_portal: usize,
     portals: usize,
-    entries: Mutex<HashMap<PortalId, VecDeque<Rejection>>>,
+    entries: Mutex<HashMap<PortalId, Ring>>,
 }
 
 impl Default for RecentRejections {
@@ -69,39 +88,72 @@ impl RecentRejections {
         self.record_at(portal, error, Utc::now());
     }
 
+    /// Records an unauthenticated rejection for `portal`, sampled: listed if none was in the
+    /// last [`SAMPLE_EVERY_SECS`], else counted in the listed one's `suppressed`. Returns
+    /// whether it was listed.
+    pub fn record_unauthenticated(&self, portal: PortalId, error: &ApiError) -> bool {
+        self.record_unauthenticated_at(portal, error, Utc::now())
+    }
+
+    fn record_unauthenticated_at(
+        &self,
+        portal: PortalId,
+        error: &ApiError,
+        at: DateTime<Utc>,
+    ) -> bool {
+        {
+            let mut entries = self.lock();
+            if let Some(ring) = entries.get_mut(&portal)
+                && let Some(sample_at) = ring.sample_at
+                && at - sample_at < chrono::Duration::seconds(SAMPLE_EVERY_SECS)
+                && let Some(sample) = ring.entries.iter_mut().rev().find(|r| r.at == sample_at)
+            {
+                sample.suppressed += 1;
+                metrics::counter!("ember_intake_rejections_suppressed_total").increment(1);
+                return false;
+            }
+        }
+        self.record_at(portal, error, at);
+        if let Some(ring) = self.lock().get_mut(&portal) {
+            ring.sample_at = Some(at);
+        }
+        true
+    }
+
     fn record_at(&self, portal: PortalId, error: &ApiError, at: DateTime<Utc>) {
         let rejection = Rejection {
             at,
             reason: error.code.to_owned(),
             status: error.status.as_u16(),
             detail: without_quoted_values(&error.message),
+            suppressed: 0,
         };
         let mut entries = self.lock();
         if !entries.contains_key(&portal) && entries.len() >= self.portals {
             let stalest = entries
                 .iter()
-                .min_by_key(|(_, ring)| ring.back().map(|r| r.at))
+                .min_by_key(|(_, ring)| ring.entries.back().map(|r| r.at))
                 .map(|(p, _)| *p);
             if let Some(stalest) = stalest {
                 entries.remove(&stalest);
             }
         }
         let ring = entries.entry(portal).or_default();
-        if ring.len() >= self.per_portal {
-            ring.pop_front();
+        if ring.entries.len() >= self.per_portal {
+            ring.entries.pop_front();
         }
-        ring.push_back(rejection);
+        ring.entries.push_back(rejection);
     }
 
     /// The portal's recent rejections, newest first.
     pub fn recent(&self, portal: PortalId) -> Vec<Rejection> {
         self.lock()
             .get(&portal)
-            .map(|ring| ring.iter().rev().cloned().collect())
+            .map(|ring| ring.entries.iter().rev().cloned().collect())
             .unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<PortalId, VecDeque<Rejection>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PortalId, Ring>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -181,6 +233,37 @@ mod tests {
         assert_eq!(one[0].reason, "invalid_event");
         assert_eq!(store.recent(portal(2)).len(), 1);
         assert!(store.recent(portal(3)).is_empty());
+    }
+
+    #[test]
+    fn unauthenticated_rejections_are_sampled_once_a_minute_with_a_count() {
+        let store = RecentRejections::with_bounds(50, 10);
+        let t = Utc::now();
+        let wrong = ApiError::unauthorized("the webhook secret does not match this portal's");
+        assert!(store.record_unauthenticated_at(portal(1), &wrong, t));
+        for i in 1..=2_999 {
+            let at = t + chrono::Duration::milliseconds(i * 10);
+            assert!(!store.record_unauthenticated_at(portal(1), &wrong, at));
+        }
+        // A real problem still gets through, and is listed above the sample.
+        store.record_at(
+            portal(1),
+            &error("invalid_field", "hs_object_id: is required"),
+            t + chrono::Duration::seconds(31),
+        );
+        let listed = store.recent(portal(1));
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].reason, "invalid_field");
+        assert_eq!(listed[1].status, 401);
+        assert_eq!(listed[1].suppressed, 2_999);
+        // A minute after the sample, the next one is listed again.
+        assert!(store.record_unauthenticated_at(
+            portal(1),
+            &wrong,
+            t + chrono::Duration::seconds(61)
+        ));
+        assert_eq!(store.recent(portal(1)).len(), 3);
+        assert!(store.record_unauthenticated_at(portal(2), &wrong, t));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ember_core::config::Settings;
 use ember_core::limiter::Limiter;
+use ember_core::limiter::failures::FailureLimiter;
 use ember_core::normalize::AppBodyLimits;
 use ember_core::queue::{CoalesceSettings, CoalescingPublisher, Publisher, Topology};
 use ember_core::signature::Verifier;
@@ -22,6 +23,7 @@ use crate::metrics_middleware::count_requests;
 use crate::portal_cache::PortalCache;
 use crate::rejections::RecentRejections;
 use crate::routes::{health, webhooks};
+use crate::secret_cache::SecretCache;
 use crate::state::{Intake, Metrics, Operations};
 
 pub struct Application {
@@ -67,6 +69,8 @@ impl Application {
             ),
             pool,
             portals: PortalCache::new(Duration::from_secs(settings.intake.portal_cache_secs)),
+            secrets: SecretCache::new(settings.intake.webhook_secret.cache_ttl()),
+            failures: FailureLimiter::from_settings(settings)?,
             public_base_url: settings.public_base_url.clone(),
             limits: AppBodyLimits {
                 max_events: settings.intake.max_events_per_request,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use ember_core::limiter::Limiter;
+use ember_core::limiter::failures::FailureLimiter;
 use ember_core::normalize::AppBodyLimits;
 use ember_core::queue::{CoalescingPublisher, Topology};
 use ember_core::signature::Verifier;
@@ -11,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::portal_cache::PortalCache;
 use crate::rejections::RecentRejections;
+use crate::secret_cache::SecretCache;
 
 /// Everything the webhook intake needs.
 pub struct Intake {
@@ -18,6 +20,10 @@ pub struct Intake {
     pub publisher: CoalescingPublisher,
     pub pool: PgPool,
     pub portals: PortalCache,
+    /// The portals' webhook secret hashes; the admin route's rotations update it.
+    pub secrets: SecretCache,
+    /// Failed secret attempts per portal and source, shared through Redis.
+    pub failures: FailureLimiter,
     /// The public base URL HubSpot calls (no trailing slash); signatures cover it.
     pub public_base_url: String,
     pub limits: AppBodyLimits,

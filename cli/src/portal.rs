@@ -1,5 +1,6 @@
 //! `ember portal ...`: register a private-app portal, uninstall a portal (refresh token deleted
-//! and HubSpot's self-uninstall called), purge a portal's data, list portals.
+//! and HubSpot's self-uninstall called), purge a portal's data, list portals, rotate a portal's
+//! workflow webhook secret.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,13 @@ enum PortalCommand {
         /// Purge even if the portal is still installed.
         #[arg(long)]
         force: bool,
+    },
+    /// Generate a new workflow webhook secret for a portal (replacing any earlier one) and print
+    /// it once, with the URL for the workflow's "Send a webhook" action. Ember keeps only its
+    /// SHA-256. Running api processes use it within intake.webhook_secret.cache_secs.
+    WebhookSecret {
+        /// The HubSpot account id.
+        portal_id: i64,
     },
     /// After rotating EMBER_ENCRYPTION_KEY (old key in EMBER_PREVIOUS_ENCRYPTION_KEYS):
     /// re-seal every stored token with the new key.
@@ -127,6 +135,25 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
                 "portal {portal_id} uninstalled (refresh token deleted: {}, app uninstalled in HubSpot: {})",
                 done.refresh_token_deleted, done.app_uninstalled
             );
+        }
+        PortalCommand::WebhookSecret { portal_id } => {
+            let portal = PortalId::new(portal_id).context("portal id")?;
+            let Some(secret) = portals::rotate_webhook_secret(&pool, portal)
+                .await
+                .with_context(|| format!("cannot set the webhook secret of portal {portal_id}"))?
+            else {
+                bail!("portal {portal_id} is not known");
+            };
+            // The secret goes to stdout alone (for scripts: `ember portal webhook-secret N | ...`);
+            // how to use it goes to stderr.
+            eprintln!(
+                "New workflow webhook secret of portal {portal_id} (shown once; Ember stores only its hash).\n\
+                 Workflow action URL: {}/webhooks/workflow/{portal_id}?workflowId=<workflow id>\n\
+                 Send it in the X-Ember-Webhook-Secret header, or as the ember_secret query parameter.\n\
+                 Running api processes accept it within intake.webhook_secret.cache_secs seconds.",
+                settings.public_base_url
+            );
+            println!("{}", secret.expose());
         }
         PortalCommand::Purge { portal_id, force } => {
             let portal = PortalId::new(portal_id).context("portal id")?;

@@ -211,6 +211,30 @@ pub struct IntakeSettings {
     pub signature_window_ms: i64,
     pub queue_unknown_portals: bool,
     pub portal_cache_secs: u64,
+    pub webhook_secret: WebhookSecretSettings,
+}
+
+/// `[intake.webhook_secret]`: the portals' workflow webhook secrets (cache and guess limits).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSecretSettings {
+    /// Seconds each api process keeps a portal's secret hash (or its absence).
+    pub cache_secs: u64,
+    /// Length of the window failed attempts are counted in, in seconds.
+    pub failure_window_secs: u64,
+    /// Failed attempts per portal per window before its secret attempts get 429 (0: no limit).
+    pub max_failures_per_portal: u32,
+    /// Failed attempts per source address per window before its attempts get 429 (0: no limit).
+    pub max_failures_per_source: u32,
+}
+
+impl WebhookSecretSettings {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_secs)
+    }
+
+    pub fn failure_window(&self) -> Duration {
+        Duration::from_secs(self.failure_window_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -338,6 +362,11 @@ impl Settings {
         }
         if self.intake.signature_window_ms < 1000 {
             problems.push("intake.signature_window_ms must be at least 1000".into());
+        }
+        if !(1..=86_400).contains(&self.intake.webhook_secret.failure_window_secs) {
+            problems.push(
+                "intake.webhook_secret.failure_window_secs must be between 1 and 86400".into(),
+            );
         }
         if self.amqp.publish_in_flight == 0
             || self.amqp.max_events_per_message < self.intake.max_events_per_request
@@ -528,6 +557,23 @@ mod tests {
         assert_eq!(s.hubspot.client_id, "1234");
         assert!(s.intake.queue_unknown_portals);
         assert_eq!(s.require_encryption_key().unwrap(), [0u8; 32]);
+    }
+
+    #[test]
+    fn webhook_secret_settings_load_nested_and_are_validated() {
+        let s = Settings::load_from(
+            None,
+            env(&[("EMBER_INTAKE__WEBHOOK_SECRET__MAX_FAILURES_PER_PORTAL", "3")]),
+        )
+        .unwrap();
+        assert_eq!(s.intake.webhook_secret.max_failures_per_portal, 3);
+        assert!(s.intake.webhook_secret.failure_window_secs > 0);
+        let err = Settings::load_from(
+            None,
+            env(&[("EMBER_INTAKE__WEBHOOK_SECRET__FAILURE_WINDOW_SECS", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("failure_window_secs"), "{err}");
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn samples(f: &Fixture) -> BTreeMap<&'static str, Sample> {
                 ..Sample::default()
             },
         ),
+        ("rotate_webhook_secret", ok(200)),
         // Scoring models.
         ("list_model_versions", ok(200)),
         ("save_model", with_body(default_model_json(), 201)),

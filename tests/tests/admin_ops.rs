@@ -1320,3 +1320,140 @@ async fn refusals_before_a_handler_runs_are_json_error_bodies() {
         );
     }
 }
+
+async fn workflow_call(api: &TestApi, portal: PortalId, secret: &str) -> StatusCode {
+    api.client
+        .post(format!(
+            "{}/webhooks/workflow/{portal}?workflowId=7",
+            api.address
+        ))
+        .header("x-ember-webhook-secret", secret)
+        .json(&json!({"objectId": 1, "event": "demo_requested"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn editors_rotate_the_webhook_secret_which_is_shown_once_and_applies_at_once() {
+    let api = spawn().await;
+    let t = team(&api, 1_000).await;
+    let portal = new_portal(&api, 9_101, t.agency, AppKind::Public, None).await;
+    portals::set_webhook_secret(&api.db.pool, portal, "old-secret")
+        .await
+        .unwrap();
+    // This process now caches the old secret's hash (for 10 s by default).
+    assert_eq!(
+        workflow_call(&api, portal, "old-secret").await,
+        StatusCode::OK
+    );
+
+    let path = format!("/admin/portals/{portal}/webhook-secret");
+    let (status, body) = t.viewer.1.send(Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers may not: {body}");
+    let (status, body) = t.editor.1.send_with(Method::POST, &path, None, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token: {body}");
+    assert_eq!(body["error"], "csrf");
+    let (status, body) = t
+        .editor
+        .1
+        .send(Method::POST, "/admin/portals/4242/webhook-secret", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "outside the agency: {body}");
+
+    let (status, body) = t.editor.1.send(Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ewhs_") && secret.len() >= 40, "{body}");
+    assert_eq!(
+        body["webhook_url"],
+        format!(
+            "{}/webhooks/workflow/{portal}",
+            api.settings.public_base_url
+        )
+    );
+    assert_eq!(body["header"], "x-ember-webhook-secret");
+    // Only the hash is stored.
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT webhook_secret_sha256 FROM portals WHERE portal_id = $1")
+            .bind(portal.get())
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    use sha2::Digest as _;
+    assert_eq!(stored, sha2::Sha256::digest(secret.as_bytes()).to_vec());
+    // At once in this process, cache or not: the new one works, the old one does not.
+    assert_eq!(workflow_call(&api, portal, &secret).await, StatusCode::OK);
+    assert_eq!(
+        workflow_call(&api, portal, "old-secret").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Rotating again replaces it.
+    let (_, again) = t.owner.1.send(Method::POST, &path, None).await;
+    assert_ne!(again["secret"], body["secret"]);
+    assert_eq!(
+        workflow_call(&api, portal, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.broker.drain_events().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_leaves_one_sampled_entry_in_the_rejection_feed() {
+    let api = spawn().await;
+    let t = team(&api, 1_100).await;
+    let portal = new_portal(&api, 9_201, t.agency, AppKind::Public, None).await;
+    portals::set_webhook_secret(&api.db.pool, portal, "portal-secret")
+        .await
+        .unwrap();
+    // Below the default limit of 20 a minute: every one is a 401.
+    for guess in 0..15 {
+        assert_eq!(
+            workflow_call(&api, portal, &format!("guess-{guess}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // A real problem of the portal (an authenticated call with a bad body) is still listed.
+    let response = api
+        .client
+        .post(format!(
+            "{}/webhooks/workflow/{portal}?workflowId=7",
+            api.address
+        ))
+        .header("x-ember-webhook-secret", "portal-secret")
+        .json(&json!({"event": "demo_requested"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let (status, body) = t
+        .viewer
+        .1
+        .get(&format!("/admin/portals/{portal}/rejections"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "one sample and the real problem: {body}");
+    assert_eq!(items[0]["status"], 400, "{body}");
+    assert_eq!(items[0]["suppressed"], 0);
+    assert_eq!(items[1]["status"], 401, "{body}");
+    assert_eq!(
+        items[1]["suppressed"], 14,
+        "the other guesses are counted: {body}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", api.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let suppressed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ember_intake_rejections_suppressed_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .expect("the suppressed counter is exported");
+    assert!(suppressed >= 14.0, "{suppressed}");
+}

@@ -543,3 +543,65 @@ async fn concurrent_requests_of_a_portal_share_messages_and_every_event_arrives_
         batches.len()
     );
 }
+
+#[tokio::test]
+async fn a_numeric_subscription_type_and_a_negative_occurred_at_are_400s_naming_event_and_field() {
+    let app = TestApi::spawn().await.unwrap();
+    app.db.add_portal(62515).await.unwrap();
+    let now = now_ms();
+    let mut events = property_change_events(62515, 1, 3, now);
+    events[1]["subscriptionType"] = json!(5);
+    events[2]["occurredAt"] = json!(-1);
+    let (status, body) = error_body(
+        app.post_app_webhook(&events.to_string(), now)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("event[1].subscriptionType: expected a string"),
+        "{message}"
+    );
+    assert!(
+        message.contains("event[2].occurredAt: must not be before 1970"),
+        "{message}"
+    );
+    assert!(!message.contains("event[0]"), "{message}");
+    assert!(
+        app.broker.drain_events().await.unwrap().is_empty(),
+        "nothing queued"
+    );
+}
+
+#[tokio::test]
+async fn a_nul_in_a_value_is_removed_with_a_note_and_the_batch_is_accepted() {
+    let app = TestApi::spawn().await.unwrap();
+    app.db.add_portal(62515).await.unwrap();
+    let now = now_ms();
+    let mut events = property_change_events(62515, 1, 3, now);
+    events[1]["propertyValue"] = json!("lead\u{0}");
+    let response = app
+        .post_app_webhook(&events.to_string(), now)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["accepted"], 3, "{body}");
+    assert_eq!(
+        body["notes"],
+        json!(["event[1].propertyValue: NUL character (U+0000) removed"]),
+        "{body}"
+    );
+    let batches = app.broker.drain_events().await.unwrap();
+    let values: Vec<String> = batches
+        .iter()
+        .flat_map(|b| &b.events)
+        .map(|e| match e {
+            QueuedEvent::App(a) => a.property.as_ref().unwrap().value.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, ["lead", "lead", "lead"]);
+}

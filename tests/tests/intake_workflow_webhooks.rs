@@ -274,3 +274,173 @@ async fn the_simulators_workflow_deliveries_are_accepted() {
     );
     sim.shutdown().await;
 }
+
+/// A test api whose secret failure limits are small: `per_portal` failures a `window_secs`
+/// window, and a per-source limit well above it.
+async fn api_with_failure_limits(per_portal: u32, window_secs: u64) -> TestApi {
+    TestApi::spawn_with(|s| {
+        s.intake.webhook_secret.max_failures_per_portal = per_portal;
+        s.intake.webhook_secret.max_failures_per_source = per_portal * 10;
+        s.intake.webhook_secret.failure_window_secs = window_secs;
+    })
+    .await
+    .unwrap()
+}
+
+async fn post_with_secret(app: &TestApi, portal: i64, secret: &str) -> reqwest::Response {
+    app.client
+        .post(format!(
+            "{}/webhooks/workflow/{portal}?workflowId=9",
+            app.address
+        ))
+        .header("x-ember-webhook-secret", secret)
+        .body(json!({"vid": 55, "event": "webinar_attended"}).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_secrets_beyond_the_portal_limit_get_429_with_retry_after_in_ms_and_no_query() {
+    let app = api_with_failure_limits(5, 2).await;
+    let portal = app.db.add_portal(62515).await.unwrap();
+    ember_core::store::portals::set_webhook_secret(&app.db.pool, portal, "portal-secret-1")
+        .await
+        .unwrap();
+    // The first call reads the hash; then the table goes away: any query now fails (503), so
+    // the 401s below prove that a guess costs none.
+    assert_eq!(
+        post_with_secret(&app, 62515, "portal-secret-1")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    sqlx::query("ALTER TABLE portals RENAME TO portals_hidden")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    for guess in 0..5 {
+        let response = post_with_secret(&app, 62515, &format!("guess-{guess}")).await;
+        assert_eq!(response.status().as_u16(), 401, "guess {guess}");
+    }
+    let response = post_with_secret(&app, 62515, "guess-5").await;
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=2000).contains(&retry_after),
+        "milliseconds, within the window: {retry_after}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "secret_failures_exceeded", "{body}");
+    // While blocked even the right secret waits (the block is checked before the secret).
+    assert_eq!(
+        post_with_secret(&app, 62515, "portal-secret-1")
+            .await
+            .status()
+            .as_u16(),
+        429
+    );
+    sqlx::query("ALTER TABLE portals_hidden RENAME TO portals")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // Another portal is not blocked by this one's failures.
+    app.db.add_portal(62516).await.unwrap();
+    assert_eq!(
+        post_with_secret(&app, 62516, "nope")
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+    // After the window the real sender's retry goes through.
+    tokio::time::sleep(Duration::from_millis(retry_after + 50)).await;
+    assert_eq!(
+        post_with_secret(&app, 62515, "portal-secret-1")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let batches = app.broker.drain_events().await.unwrap();
+    assert_eq!(
+        workflow_events(&batches).len(),
+        2,
+        "only the two good calls"
+    );
+}
+
+#[tokio::test]
+async fn failures_counted_by_one_api_process_block_the_portal_in_another() {
+    let app = api_with_failure_limits(3, 60).await;
+    let portal = ember_core::domain::PortalId::new(70001).unwrap();
+    let source = ember_core::limiter::failures::Source::of(std::net::Ipv4Addr::LOCALHOST.into());
+    // Two processes: two limiters over the same Redis prefix.
+    let first =
+        ember_core::limiter::failures::FailureLimiter::from_settings(&app.settings).unwrap();
+    let second =
+        ember_core::limiter::failures::FailureLimiter::from_settings(&app.settings).unwrap();
+    for _ in 0..2 {
+        assert_eq!(first.record_failure(portal, source).await, None);
+    }
+    assert_eq!(second.record_failure(portal, source).await, None);
+    // The fourth failure, wherever it lands, is beyond the shared limit of 3.
+    let wait = second.record_failure(portal, source).await.unwrap();
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    assert!(second.blocked(portal, source).is_some());
+    // The first process learns of it at its next failure.
+    assert!(first.blocked(portal, source).is_none());
+    assert!(first.record_failure(portal, source).await.is_some());
+    assert!(first.blocked(portal, source).is_some());
+}
+
+#[tokio::test]
+async fn a_negative_occurred_at_is_refused_naming_the_field_and_a_nul_is_removed_with_a_note() {
+    let app = TestApi::spawn().await.unwrap();
+    let portal = app.db.add_portal(62515).await.unwrap();
+    ember_core::store::portals::set_webhook_secret(&app.db.pool, portal, "portal-secret-1")
+        .await
+        .unwrap();
+    let url = format!("{}/webhooks/workflow/62515?workflowId=9", app.address);
+    let response = app
+        .client
+        .post(&url)
+        .header("x-ember-webhook-secret", "portal-secret-1")
+        .body(r#"{"vid": 55, "occurredAt": -1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("occurredAt: must not be before 1970"),
+        "{body}"
+    );
+    assert!(app.broker.drain_events().await.unwrap().is_empty());
+
+    let response = app
+        .client
+        .post(&url)
+        .header("x-ember-webhook-secret", "portal-secret-1")
+        .body(r#"{"vid": 55, "jobtitle": "VP\u0000 Sales"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["notes"],
+        json!(["jobtitle: NUL character (U+0000) removed"]),
+        "{body}"
+    );
+    let event = workflow_event(&app.broker.drain_events().await.unwrap()[0]);
+    assert_eq!(event.properties["jobtitle"], "VP Sales");
+}

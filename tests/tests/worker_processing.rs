@@ -653,3 +653,71 @@ async fn old_dedupe_keys_are_purged_in_batches() {
         "keys younger than 7 days stay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_database_refuses_is_isolated_and_the_others_commit() {
+    let db = TestDb::new().await.unwrap();
+    db.add_portal(PORTAL).await.unwrap();
+    let p = processor(&db.pool);
+    let t = now_ms();
+    // PostgreSQL cannot store U+0000 in jsonb: this value reached the queue without the
+    // intake's cleaning.
+    let bad = property_event(PORTAL, 3, "industry", "Saa\u{0}S", 23, t);
+    let events = vec![
+        property_event(PORTAL, 1, "industry", "SaaS", 21, t),
+        property_event(PORTAL, 2, "industry", "SaaS", 22, t),
+        bad.clone(),
+        property_event(PORTAL, 4, "industry", "SaaS", 24, t),
+        contact_event(PORTAL, 5, "contact.creation", 25, t),
+    ];
+    let outcome = p.handle(&batch(PORTAL, events.clone())).await;
+    let Outcome::Partial { summary, rejected } = outcome else {
+        panic!("expected Partial, got {outcome:?}");
+    };
+    assert_eq!(summary.applied, 4, "{summary:?}");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].0, bad, "the refused event is the bad one");
+    assert!(
+        rejected[0].1.contains("database rejected the data"),
+        "{}",
+        rejected[0].1
+    );
+    let processed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE portal_id = $1")
+            .bind(PORTAL)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        processed, 4,
+        "the bad event's dedupe key was rolled back with it"
+    );
+    for good in [1, 2, 4, 5] {
+        assert!(
+            store::contacts::get(&db.pool, portal(), id(good))
+                .await
+                .unwrap()
+                .is_some(),
+            "contact {good}"
+        );
+    }
+    assert!(
+        store::contacts::get(&db.pool, portal(), id(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A redelivery commits nothing new and refuses the same event again.
+    let Outcome::Partial { summary, rejected } = p.handle(&batch(PORTAL, events)).await else {
+        panic!("expected Partial again");
+    };
+    assert_eq!(
+        (summary.applied, summary.duplicates, rejected.len()),
+        (0, 4, 1)
+    );
+    // The bad event alone (its dead letter, replayed) is refused as a whole message.
+    assert!(matches!(
+        p.handle(&batch(PORTAL, vec![bad])).await,
+        Outcome::Reject(reason) if reason.contains("database rejected the data")
+    ));
+}

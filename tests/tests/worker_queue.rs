@@ -771,3 +771,84 @@ async fn fifteen_seconds_without_postgres_under_traffic_lose_and_dead_letter_not
         "{all:?}: nothing waiting, nothing dead-lettered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_the_database_refuses_is_dead_lettered_alone_and_the_rest_of_its_message_commits()
+{
+    let db = TestDb::new().await.unwrap();
+    let broker = TestBroker::new();
+    let settings = test_settings(&db, &broker, "s").unwrap();
+    let portal = 4401;
+    db.add_portal(portal).await.unwrap();
+    let worker = TestWorker::spawn(&settings, test_options()).await.unwrap();
+    let publisher = publisher(&settings).await.unwrap();
+    let t = Utc::now().timestamp_millis();
+    // Published directly, past the intake's cleaning: a NUL that PostgreSQL cannot store.
+    let bad = property_event(portal, 3, "industry", "Saa\u{0}S", 3, t);
+    let message = batch(
+        portal,
+        vec![
+            property_event(portal, 1, "industry", "SaaS", 1, t),
+            property_event(portal, 2, "industry", "SaaS", 2, t),
+            bad.clone(),
+            property_event(portal, 4, "industry", "SaaS", 4, t),
+        ],
+    );
+    publish(&publisher, std::slice::from_ref(&message))
+        .await
+        .unwrap();
+
+    let topology = broker.topology.clone();
+    let pool = db.pool.clone();
+    wait_for(
+        Duration::from_secs(30),
+        "three events and one dead letter",
+        || {
+            let (pool, topology) = (&pool, &topology);
+            async move {
+                Ok(processed_count(pool, portal).await? == 3
+                    && !ember_worker::dlq::list(ember_tests::AMQP_URL, topology, 10)
+                        .await?
+                        .is_empty())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    worker.stop().await.unwrap();
+    let letters = ember_worker::dlq::list(ember_tests::AMQP_URL, &topology, 10)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1, "exactly one dead letter: {letters:?}");
+    assert_eq!(letters[0].events, Some(1), "holding one event");
+    assert_eq!(letters[0].routing_key, format!("portal.{portal}"));
+    assert!(
+        letters[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("database rejected the data")),
+        "{letters:?}"
+    );
+    let dead = broker
+        .drain_queue(&topology.dead_letter_queue())
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].events, vec![bad], "just the bad event");
+    assert_eq!(
+        dead[0].request_id, message.request_id,
+        "of the same request"
+    );
+    for good in [1, 2, 4] {
+        let c = store::contacts::get(
+            &db.pool,
+            PortalId::new(portal).unwrap(),
+            ObjectId::new(good).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("contact {good} was processed"));
+        assert_eq!(c.score_total, Some(20));
+    }
+    assert_eq!(broker.depth(&topology.events_queue()).await.unwrap(), 0);
+}

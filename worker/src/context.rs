@@ -160,6 +160,18 @@ impl ContextFetcher {
                     .increment(round.events as u64);
                 Ok(())
             }
+            // Fetched values have no message to dead-letter: the refused ones are counted and
+            // logged (never their values), the rest are applied.
+            Outcome::Partial { rejected, .. } => {
+                metrics::counter!("ember_context_events_total", "kind" => "applied")
+                    .increment((round.events - rejected.len()) as u64);
+                metrics::counter!("ember_context_events_total", "kind" => "refused")
+                    .increment(rejected.len() as u64);
+                for (_, reason) in &rejected {
+                    tracing::warn!(reason = %reason, "The database refused a fetched context value.");
+                }
+                Ok(())
+            }
             Outcome::Retry(why) | Outcome::Reject(why) => {
                 anyhow::bail!("Applying fetched context failed: {why}")
             }

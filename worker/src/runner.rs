@@ -7,7 +7,9 @@
 //! - `Retry` → republish to the retry exchange with the next tier's delay and an attempt count,
 //!   then ack; after `max_attempts` → dead letter;
 //! - `Reject` (or an undecodable message) → publish to the dead-letter exchange with the reason in
-//!   `x-ember-error`, then ack.
+//!   `x-ember-error`, then ack;
+//! - `Partial` → publish each refused event alone (a one-event batch of the same request) to the
+//!   dead-letter exchange with its reason, then ack; the rest of the message is committed.
 //!
 //! Republishing waits for the broker's confirm before the ack, so a crash in between can only
 //! duplicate a message, which the dedupe keys absorb. If the connection drops, unacked messages
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ember_core::domain::{BATCH_FORMAT_VERSION, EventBatch};
+use ember_core::domain::EventBatch;
 use ember_core::queue::dead_letters::int_value;
 use ember_core::queue::{Topology, declare_topology};
 use futures_util::StreamExt;
@@ -30,7 +32,6 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
-use serde::Deserialize;
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
@@ -170,22 +171,9 @@ async fn consume(
     result
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    format: u16,
-}
-
-/// Decodes the versioned envelope: the format first, so that a newer format is named as such.
+/// Decodes the versioned envelope ([`EventBatch::decode`]), the error as the reason to record.
 pub fn decode(data: &[u8]) -> Result<EventBatch, String> {
-    let envelope: Envelope = serde_json::from_slice(data)
-        .map_err(|e| format!("not an event batch (no readable format field): {e}"))?;
-    if envelope.format != BATCH_FORMAT_VERSION {
-        return Err(format!(
-            "unknown batch format {} (this worker reads {BATCH_FORMAT_VERSION})",
-            envelope.format
-        ));
-    }
-    serde_json::from_slice(data).map_err(|e| format!("invalid event batch: {e}"))
+    EventBatch::decode(data).map_err(|e| e.to_string())
 }
 
 async fn handle(ctx: &Ctx, delivery: Delivery) {
@@ -227,6 +215,10 @@ async fn handle(ctx: &Ctx, delivery: Delivery) {
             Outcome::Reject(reason) => {
                 tracing::error!(reason = %reason, "permanent failure; dead-lettering");
                 dead_letter(ctx, &delivery, attempts, &reason).await;
+            }
+            Outcome::Partial { summary, rejected } => {
+                tracing::warn!(applied = summary.applied, rejected = rejected.len(), "processed all but the events the database refused; dead-lettering those alone");
+                dead_letter_events(ctx, &delivery, &batch, attempts, rejected).await;
             }
             Outcome::Retry(reason) => {
                 let attempt = attempts + 1;
@@ -293,13 +285,47 @@ async fn retry(ctx: &Ctx, delivery: &Delivery, attempt: u32, reason: &str) {
         AMQPValue::LongString(tier.name.as_str().into()),
     );
     let exchange = ctx.config.topology.retry_exchange();
-    match publish(&ctx.publish, &exchange, delivery, headers).await {
+    match publish(&ctx.publish, &exchange, delivery, &delivery.data, headers).await {
         Ok(()) => settle_ack(delivery, "retried").await,
         Err(e) => requeue(delivery, &e).await,
     }
 }
 
 async fn dead_letter(ctx: &Ctx, delivery: &Delivery, attempts: u32, reason: &str) {
+    let headers = dead_letter_headers(ctx, delivery, attempts, reason);
+    let exchange = ctx.config.topology.dead_letter_exchange();
+    match publish(&ctx.publish, &exchange, delivery, &delivery.data, headers).await {
+        Ok(()) => settle_ack(delivery, "dead_lettered").await,
+        Err(e) => requeue(delivery, &e).await,
+    }
+}
+
+/// Dead-letters each refused event as a one-event batch of its request, then acks the message
+/// (whose other events are committed). If a publish fails the message is requeued: its next
+/// delivery commits nothing new (dedupe) and dead-letters the refused events again, so a dead
+/// letter may then be there twice, which a replay absorbs the same way.
+async fn dead_letter_events(
+    ctx: &Ctx,
+    delivery: &Delivery,
+    batch: &EventBatch,
+    attempts: u32,
+    rejected: Vec<(ember_core::domain::QueuedEvent, String)>,
+) {
+    let exchange = ctx.config.topology.dead_letter_exchange();
+    for (event, reason) in rejected {
+        let body = match batch.with_only(event).encode() {
+            Ok(body) => body,
+            Err(e) => return requeue(delivery, &format!("cannot encode a dead letter: {e}")).await,
+        };
+        let headers = dead_letter_headers(ctx, delivery, attempts, &reason);
+        if let Err(e) = publish(&ctx.publish, &exchange, delivery, &body, headers).await {
+            return requeue(delivery, &e).await;
+        }
+    }
+    settle_ack(delivery, "partially_dead_lettered").await;
+}
+
+fn dead_letter_headers(ctx: &Ctx, delivery: &Delivery, attempts: u32, reason: &str) -> FieldTable {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(
         ShortString::from(ATTEMPTS_HEADER),
@@ -321,17 +347,14 @@ async fn dead_letter(ctx: &Ctx, delivery: &Delivery, attempts: u32, reason: &str
         ShortString::from(WORKER_HEADER),
         AMQPValue::LongString(ctx.config.consumer_tag.as_str().into()),
     );
-    let exchange = ctx.config.topology.dead_letter_exchange();
-    match publish(&ctx.publish, &exchange, delivery, headers).await {
-        Ok(()) => settle_ack(delivery, "dead_lettered").await,
-        Err(e) => requeue(delivery, &e).await,
-    }
+    headers
 }
 
 async fn publish(
     channel: &Channel,
     exchange: &str,
     delivery: &Delivery,
+    body: &[u8],
     headers: FieldTable,
 ) -> Result<(), String> {
     let properties = BasicProperties::default()
@@ -346,7 +369,7 @@ async fn publish(
                 mandatory: true,
                 ..BasicPublishOptions::default()
             },
-            &delivery.data,
+            body,
             properties,
         )
         .await

@@ -28,6 +28,8 @@ pub(crate) struct RejectionRow {
     pub status: u16,
     pub reason: String,
     pub detail: String,
+    /// Unauthenticated rejections after this one within a minute, not listed.
+    pub suppressed: u64,
 }
 
 #[derive(Template)]
@@ -73,6 +75,7 @@ pub(crate) async fn list(
             status: r.status,
             reason: r.reason,
             detail: r.detail,
+            suppressed: r.suppressed,
         })
         .collect();
     let page = DeadLettersPage {

@@ -74,6 +74,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sign-in", web::get().to(sign_in))
             .service(form("/sign-out", sign_out))
             .route("/portals/{portal}", web::get().to(portal::show))
+            .service(form(
+                "/portals/{portal}/webhook-secret",
+                portal::rotate_webhook_secret,
+            ))
             .route(
                 "/portals/{portal}/contacts/{contact}",
                 web::get().to(contacts::show),

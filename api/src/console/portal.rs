@@ -15,7 +15,9 @@ use sqlx::PgPool;
 
 use super::charts::{self, Bucket, GradeShare};
 use super::page::{Chrome, PageError, SignedIn, render};
-use super::{PortalContext, PortalHead};
+use super::{PortalContext, PortalHead, TokenForm};
+use crate::state::Intake;
+use ember_core::store::agencies::Role;
 
 /// Contacts per list (top, rising).
 const LIST_SIZE: usize = 10;
@@ -151,6 +153,20 @@ struct PortalPage {
     head: PortalHead,
     scores: ScoresView,
     lists: Vec<ContactList>,
+    /// Editors and owners may rotate the workflow webhook secret.
+    can_edit: bool,
+}
+
+/// The new secret, shown once (pages are `no-store`).
+#[derive(Template)]
+#[template(path = "webhook_secret.html")]
+struct WebhookSecretPage {
+    chrome: Chrome,
+    head: PortalHead,
+    secret: String,
+    webhook_url: String,
+    header: &'static str,
+    query_parameter: &'static str,
 }
 
 async fn scores(
@@ -266,7 +282,33 @@ pub(crate) async fn show(me: SignedIn, path: web::Path<i64>) -> Result<HttpRespo
         chrome: me.chrome(ctx.head.name.clone(), "portal"),
         scores: scores(pool, ctx.portal, &active).await?,
         lists: lists(pool, ctx.portal, &active).await?,
+        can_edit: ctx.role >= Role::Editor,
         head: ctx.head,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /app/portals/{p}/webhook-secret` (editor): a new workflow webhook secret, shown once on
+/// the page this answers with (no redirect: the secret is nowhere to be read again).
+pub(crate) async fn rotate_webhook_secret(
+    me: SignedIn,
+    intake: web::Data<Intake>,
+    path: web::Path<i64>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, PageError> {
+    me.check_csrf(&form.csrf)?;
+    let ctx = PortalContext::load(&me, path.into_inner(), "scores").await?;
+    ctx.require(Role::Editor)?;
+    let created =
+        crate::routes::admin::portals::rotate_webhook_secret(&me.tenancy, &intake, ctx.portal)
+            .await?;
+    let page = WebhookSecretPage {
+        chrome: me.chrome(format!("Webhook secret · {}", ctx.head.name), "portal"),
+        head: ctx.head,
+        secret: created.secret,
+        webhook_url: created.webhook_url,
+        header: created.header,
+        query_parameter: created.query_parameter,
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -407,7 +407,7 @@ fn read_delivery(
     )?;
     let events = normalize_app_webhook(body, AppBodyLimits::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for event in events {
+    for event in events.events {
         delivered.events += 1;
         delivered.keys.insert(event.key());
         if event.subscription_type.as_str() == "contact.creation"

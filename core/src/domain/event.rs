@@ -33,6 +33,57 @@ pub struct EventBatch {
     pub events: Vec<QueuedEvent>,
 }
 
+/// Why a queue message is not an event batch this worker can read.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchDecodeError {
+    /// Not JSON, or no `format` field: garbage or another producer's message.
+    #[error("not an event batch (no readable format field): {0}")]
+    NoFormat(#[source] serde_json::Error),
+    /// A format this build does not know (a newer intake, or an older one long retired).
+    #[error("unknown batch format {found} (this worker reads {BATCH_FORMAT_VERSION})")]
+    UnknownFormat { found: u16 },
+    /// The right format, but a field is missing or invalid.
+    #[error("invalid event batch: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
+
+impl EventBatch {
+    /// The message body the intake publishes (JSON).
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Reads a message body: the format first, so that a newer format is named as such, then
+    /// the batch through the same checked constructors as the intake used.
+    pub fn decode(data: &[u8]) -> Result<Self, BatchDecodeError> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            format: u16,
+        }
+        let envelope: Envelope =
+            serde_json::from_slice(data).map_err(BatchDecodeError::NoFormat)?;
+        if envelope.format != BATCH_FORMAT_VERSION {
+            return Err(BatchDecodeError::UnknownFormat {
+                found: envelope.format,
+            });
+        }
+        serde_json::from_slice(data).map_err(BatchDecodeError::Invalid)
+    }
+
+    /// A batch of the same request holding only `event`: how the worker dead-letters one event
+    /// of a message whose other events it committed.
+    pub fn with_only(&self, event: QueuedEvent) -> Self {
+        Self {
+            format: self.format,
+            portal_id: self.portal_id,
+            source: self.source,
+            received_at: self.received_at,
+            request_id: self.request_id.clone(),
+            events: vec![event],
+        }
+    }
+}
+
 /// Which HubSpot feature sent the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -318,8 +369,10 @@ mod tests {
             request_id: "r1".into(),
             events: vec![QueuedEvent::App(event())],
         };
-        let json = serde_json::to_vec(&batch).unwrap();
-        assert_eq!(serde_json::from_slice::<EventBatch>(&json).unwrap(), batch);
+        let json = batch.encode().unwrap();
+        assert_eq!(EventBatch::decode(&json).unwrap(), batch);
+        let one = batch.with_only(QueuedEvent::App(event()));
+        assert_eq!((one.request_id.as_str(), one.events.len()), ("r1", 1));
     }
 
     #[test]

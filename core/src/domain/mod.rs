@@ -7,8 +7,8 @@ mod invite;
 mod subscription;
 
 pub use event::{
-    AppEvent, Association, BATCH_FORMAT_VERSION, EventBatch, EventSource, Merge, PropertyChange,
-    QueuedEvent, WorkflowEvent,
+    AppEvent, Association, BATCH_FORMAT_VERSION, BatchDecodeError, EventBatch, EventSource, Merge,
+    PropertyChange, QueuedEvent, WorkflowEvent,
 };
 pub use ids::{
     AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId,

@@ -23,6 +23,7 @@
 //! `ember_limiter_fallback`, `ember_limiter_paused{portal,reason}`,
 //! `ember_limiter_rate_limited_total{policy}`.
 
+pub mod failures;
 pub mod gate;
 mod local;
 mod zone;

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::value::{boolean, integer, property_value, text, timestamp};
-use super::{NormalizeError, Problems};
+use super::value::{boolean, describe, integer, property_value, text, timestamp, without_nul};
+use super::{NormalizeError, Normalized, Problems};
 use crate::domain::{
     AppEvent, AppId, Association, EventId, Merge, ObjectId, PortalId, PropertyChange, PropertyName,
     SubscriptionAction, SubscriptionId, SubscriptionType,
@@ -27,7 +27,7 @@ impl Default for AppBodyLimits {
 pub fn normalize_app_webhook(
     body: VerifiedBody<'_>,
     limits: AppBodyLimits,
-) -> Result<Vec<AppEvent>, NormalizeError> {
+) -> Result<Normalized<Vec<AppEvent>>, NormalizeError> {
     let value: Value = serde_json::from_slice(body.bytes()).map_err(|e| {
         NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}"))
     })?;
@@ -48,10 +48,13 @@ pub fn normalize_app_webhook(
         ));
     }
     let mut problems = Problems::default();
+    let mut notes = Vec::new();
     let mut events = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         match item {
             Value::Object(fields) => {
+                let cleaned = without_nul(fields, Some(index), &mut notes);
+                let fields = cleaned.as_ref().unwrap_or(fields);
                 let reader = EventReader {
                     index,
                     fields,
@@ -64,12 +67,12 @@ pub fn normalize_app_webhook(
             other => problems.push(
                 Some(index),
                 "",
-                format!("expected an object, got {}", super::value::describe(other)),
+                format!("expected an object, got {}", describe(other)),
             ),
         }
     }
     if problems.is_empty() {
-        Ok(events)
+        Ok(Normalized { events, notes })
     } else {
         Err(problems.into_error())
     }
@@ -90,8 +93,14 @@ impl EventReader<'_> {
             self.fields.get("subscriptionType"),
             self.fields.get("eventType"),
         ) {
-            (Some(v), _) | (None, Some(v)) => self.parse("subscriptionType", v, |v| {
-                text(v).and_then(|s| SubscriptionType::parse(s).map_err(|e| e.to_string()))
+            (Some(v), _) | (None, Some(v)) => self.parse("subscriptionType", v, |v| match v {
+                // A number here is not a type HubSpot has: refuse it rather than keep "5" as an
+                // unknown type that every worker would skip in silence.
+                Value::String(s) => SubscriptionType::parse(s.as_str()).map_err(|e| e.to_string()),
+                other => Err(format!(
+                    "expected a string such as \"contact.creation\", got {}",
+                    describe(other)
+                )),
             }),
             (None, None) => {
                 self.problems
@@ -189,10 +198,7 @@ impl EventReader<'_> {
         let primary = self.required("primaryObjectId", object_id);
         let merged = self.required("mergedObjectIds", |v| match v {
             Value::Array(ids) => ids.iter().map(object_id).collect::<Result<Vec<_>, _>>(),
-            other => Err(format!(
-                "expected an array of ids, got {}",
-                super::value::describe(other)
-            )),
+            other => Err(format!("expected an array of ids, got {}", describe(other))),
         });
         let new_object_id = self.optional("newObjectId", object_id);
         let moved = self.optional("numberOfPropertiesMoved", integer);
@@ -275,10 +281,52 @@ mod tests {
     use crate::signature::VerifiedBody;
 
     fn run(body: &str) -> Result<Vec<AppEvent>, NormalizeError> {
+        run_noted(body).map(|n| n.events)
+    }
+
+    fn run_noted(body: &str) -> Result<Normalized<Vec<AppEvent>>, NormalizeError> {
         normalize_app_webhook(
             VerifiedBody::authenticated_otherwise(body.as_bytes()),
             AppBodyLimits::default(),
         )
+    }
+
+    #[test]
+    fn a_numeric_subscription_type_and_a_negative_occurred_at_are_refused() {
+        let body = r#"[{"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"contact.creation","objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":5,"objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":-1,"subscriptionType":"contact.creation","objectId":4}]"#;
+        let err = run(body).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("event[1].subscriptionType: expected a string"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event[2].occurredAt: must not be before 1970"),
+            "{text}"
+        );
+        assert_eq!(err.errors.len(), 2, "{text}");
+    }
+
+    #[test]
+    fn nul_characters_are_removed_with_a_note_naming_event_and_field() {
+        let body = r#"[{"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"contact.creation","objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"contact.propertyChange",
+             "objectId":4,"propertyName":"jobtitle","propertyValue":"VP\u0000 Sales","changeSource":"CRM\u0000"}]"#;
+        let noted = run_noted(body).unwrap();
+        assert_eq!(noted.events.len(), 2);
+        let p = noted.events[1].property.as_ref().unwrap();
+        assert_eq!(p.value, "VP Sales");
+        assert_eq!(noted.events[1].change_source.as_deref(), Some("CRM"));
+        let notes: Vec<String> = noted.notes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                format!("event[1].changeSource: {}", super::super::NUL_REMOVED),
+                format!("event[1].propertyValue: {}", super::super::NUL_REMOVED)
+            ]
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! strings, dates as epoch milliseconds or ISO 8601, booleans as `true` or `"true"`) become typed
 //! values. Every failure names the event index and the field, and all of a body's problems are
 //! reported at once (up to [`MAX_REPORTED_ERRORS`]).
+//!
+//! NUL characters (U+0000) are removed from every string value and key, each removal noted in
+//! [`Normalized::notes`]: PostgreSQL cannot store them, and a 400 would make HubSpot retry the
+//! whole batch, good events included, for a day (docs/intake.md, "NUL characters").
 
 mod app;
 mod value;
@@ -10,12 +14,21 @@ mod workflow;
 use std::fmt;
 
 pub use app::{AppBodyLimits, normalize_app_webhook};
+pub use value::NUL_REMOVED;
 pub use workflow::{WorkflowRequest, normalize_workflow_webhook};
 
 /// How many problems one rejection lists; a body with more says how many were left out.
 pub const MAX_REPORTED_ERRORS: usize = 20;
 
-/// One thing wrong with a body.
+/// What a body normalized into, with notes on what had to be cleaned on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized<T> {
+    pub events: T,
+    /// Values accepted after cleaning (a NUL character removed), each naming event and field.
+    pub notes: Vec<FieldError>,
+}
+
+/// One thing wrong with a body (or, in [`Normalized::notes`], cleaned in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// Index of the event in the body's array, for app webhooks.

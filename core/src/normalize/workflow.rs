@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::value::{describe, integer, property_value, text, timestamp};
-use super::{NormalizeError, Problems};
+use super::value::{describe, integer, property_value, strip_nul, text, timestamp, without_nul};
+use super::{NormalizeError, Normalized, Problems};
 use crate::domain::{ObjectId, PortalId, WorkflowEvent, WorkflowId};
 use crate::signature::VerifiedBody;
 
@@ -40,7 +40,7 @@ pub struct WorkflowRequest {
 pub fn normalize_workflow_webhook(
     request: &WorkflowRequest,
     body: VerifiedBody<'_>,
-) -> Result<WorkflowEvent, NormalizeError> {
+) -> Result<Normalized<WorkflowEvent>, NormalizeError> {
     let value: Value = serde_json::from_slice(body.bytes()).map_err(|e| {
         NormalizeError::body("malformed_json", format!("body is not valid JSON: {e}"))
     })?;
@@ -59,6 +59,9 @@ pub fn normalize_workflow_webhook(
             ),
         ));
     }
+    let mut notes = Vec::new();
+    let cleaned = without_nul(&fields, None, &mut notes);
+    let fields = cleaned.unwrap_or(fields);
     let mut problems = Problems::default();
     let object_id = match first(&fields, &OBJECT_ID_KEYS) {
         Some((key, v)) => integer(v)
@@ -106,7 +109,8 @@ pub fn normalize_workflow_webhook(
         }
     });
     let event_name = match (&request.event_name, fields.get("event")) {
-        (Some(q), _) => Some(q.clone()),
+        // A query parameter may carry `%00`.
+        (Some(q), _) => Some(strip_nul(q, "event", &mut notes)),
         (None, Some(Value::Null)) | (None, None) => None,
         (None, Some(v)) => text(v)
             .map_err(|problem| problems.push(None, "event", problem))
@@ -154,14 +158,17 @@ pub fn normalize_workflow_webhook(
         return Err(problems.into_error());
     }
     match (object_id, workflow_id) {
-        (Some(object_id), Some(workflow_id)) => Ok(WorkflowEvent {
-            portal_id: request.portal_id,
-            workflow_id,
-            object_id,
-            event_name,
-            occurred_at,
-            idempotency,
-            properties,
+        (Some(object_id), Some(workflow_id)) => Ok(Normalized {
+            events: WorkflowEvent {
+                portal_id: request.portal_id,
+                workflow_id,
+                object_id,
+                event_name,
+                occurred_at,
+                idempotency,
+                properties,
+            },
+            notes,
         }),
         _ => Err(NormalizeError::body(
             "invalid_field",
@@ -192,6 +199,38 @@ mod tests {
 
     fn run(req: &WorkflowRequest, body: &str) -> Result<WorkflowEvent, NormalizeError> {
         normalize_workflow_webhook(req, VerifiedBody::authenticated_otherwise(body.as_bytes()))
+            .map(|n| n.events)
+    }
+
+    #[test]
+    fn a_negative_occurred_at_is_refused() {
+        let text = run(&request(Some("1")), r#"{"vid":5,"occurredAt":-1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("occurredAt: must not be before 1970"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_removed_from_values_keys_and_the_event_name() {
+        let mut req = request(Some("1"));
+        req.event_name = Some("demo\0".into());
+        let noted = normalize_workflow_webhook(
+            &req,
+            VerifiedBody::authenticated_otherwise(
+                br#"{"vid":5,"job\u0000title":"VP\u0000","idempotencyKey":"k\u0000"}"#,
+            ),
+        )
+        .unwrap();
+        let e = noted.events;
+        assert_eq!(e.event_name.as_deref(), Some("demo"));
+        assert_eq!(e.idempotency.as_deref(), Some("k"));
+        assert_eq!(e.properties["jobtitle"], "VP");
+        let fields: Vec<&str> = noted.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields.len(), 3, "{fields:?}");
+        assert!(fields.contains(&"event") && fields.contains(&"jobtitle"));
     }
 
     #[test]

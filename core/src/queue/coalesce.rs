@@ -155,7 +155,7 @@ async fn publish_group(publisher: &Publisher, group: Vec<Job>) {
         request_id,
         events,
     };
-    let outcome = match serde_json::to_vec(&batch) {
+    let outcome = match batch.encode() {
         Ok(payload) => publisher
             .publish(&routing_key(portal_id), &payload)
             .await

@@ -46,38 +46,104 @@ pub async fn upsert_active(pool: &PgPool, portal: PortalId) -> Result<(), sqlx::
 }
 
 /// Sets (or replaces) the portal's workflow webhook secret; only its SHA-256 is stored.
+/// Returns whether the portal exists.
 pub async fn set_webhook_secret(
     pool: &PgPool,
     portal: PortalId,
     secret: &str,
-) -> Result<(), sqlx::Error> {
-    let digest = Sha256::digest(secret.as_bytes()).to_vec();
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let digest = WebhookSecretHash::of(secret).0.to_vec();
+    let done = sqlx::query(
         "UPDATE portals SET webhook_secret_sha256 = $2, updated_at = now() WHERE portal_id = $1",
     )
     .bind(portal.get())
     .bind(digest)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
-/// Whether `given` is the portal's workflow webhook secret (constant-time comparison of hashes).
-pub async fn webhook_secret_matches(
+/// Replaces the portal's webhook secret with a new random one ([`WebhookSecret::generate`]) and
+/// returns it: the only time it exists outside HubSpot. `None`: no such portal.
+pub async fn rotate_webhook_secret(
     pool: &PgPool,
     portal: PortalId,
-    given: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<WebhookSecret>, sqlx::Error> {
+    let secret = WebhookSecret::generate();
+    let exists = set_webhook_secret(pool, portal, secret.expose()).await?;
+    Ok(exists.then_some(secret))
+}
+
+/// The SHA-256 of the portal's workflow webhook secret; `None` when it has none or the portal
+/// does not exist (both mean: no secret authenticates).
+pub async fn webhook_secret_hash(
+    pool: &PgPool,
+    portal: PortalId,
+) -> Result<Option<WebhookSecretHash>, sqlx::Error> {
     let stored: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("SELECT webhook_secret_sha256 FROM portals WHERE portal_id = $1")
             .bind(portal.get())
             .fetch_optional(pool)
             .await?;
-    let Some(Some(stored)) = stored else {
-        return Ok(false);
-    };
-    let given = Sha256::digest(given.as_bytes());
-    Ok(stored.ct_eq(given.as_slice()).into())
+    Ok(stored
+        .flatten()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(WebhookSecretHash))
+}
+
+/// The stored SHA-256 of a portal's webhook secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSecretHash([u8; 32]);
+
+impl WebhookSecretHash {
+    /// The hash of `secret`, as it is stored.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// Whether `given` is the secret (constant-time comparison of hashes).
+    pub fn matches(&self, given: &str) -> bool {
+        let given = Sha256::digest(given.as_bytes());
+        self.0.ct_eq(given.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for WebhookSecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecretHash(..)")
+    }
+}
+
+/// A newly generated workflow webhook secret, shown once to the person who made it. Its `Debug`
+/// never prints it.
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Prefix of generated secrets, so that secret scanners and people recognize one.
+    pub const PREFIX: &str = "ewhs_";
+
+    /// 32 random bytes from the operating system's generator, base64url without padding (safe in
+    /// a query string, where the workflow's "API key" option may put it).
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        let bytes: [u8; 32] = rand::random();
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        ))
+    }
+
+    /// The secret itself, to show once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(..)")
+    }
 }
 
 /// How a portal is authorized.
@@ -298,4 +364,28 @@ pub async fn purge(pool: &PgPool, portal: PortalId) -> Result<Vec<(String, u64)>
     deleted.push(("portals".into(), done.rows_affected()));
     tx.commit().await?;
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_long_random_and_url_safe_and_their_hash_matches() {
+        let a = WebhookSecret::generate();
+        let b = WebhookSecret::generate();
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().starts_with(WebhookSecret::PREFIX));
+        // 32 bytes in base64url: 43 characters.
+        assert_eq!(a.expose().len(), WebhookSecret::PREFIX.len() + 43);
+        assert!(
+            a.expose()
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_eq!(format!("{a:?}"), "WebhookSecret(..)");
+        let hash = WebhookSecretHash::of(a.expose());
+        assert!(hash.matches(a.expose()));
+        assert!(!hash.matches(b.expose()));
+    }
 }

@@ -13,13 +13,21 @@
 //!
 //! A deadlock or serialization failure (possible only when an alias adds locks out of order)
 //! rolls back and runs the transaction again, a few times, before it becomes a delayed retry.
+//!
+//! One event must not take the others of its message down: when the transaction fails with a
+//! permanent data error (a value PostgreSQL cannot store, such as a NUL character that reached
+//! the queue without the intake's cleaning), the message is split in halves, each half in its
+//! own transaction, and a failing half again, until the failing events stand alone
+//! ([`Outcome::Partial`]). The others commit; the runner dead-letters each refused event as a
+//! one-event batch. A transient error at any point retries the whole message as before, and the
+//! halves already committed are then duplicates that the dedupe keys absorb.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use ember_core::domain::{EventBatch, EventKey, ObjectId, PortalId};
+use chrono::{DateTime, Utc};
+use ember_core::domain::{EventBatch, EventKey, ObjectId, PortalId, QueuedEvent};
 use ember_core::store::{aliases, contacts, context, dedupe, outbox};
 use sqlx::{PgConnection, PgPool};
 
@@ -41,6 +49,26 @@ pub struct Summary {
     pub contacts: usize,
     pub outbox_writes: usize,
     pub context_requests: usize,
+}
+
+impl Summary {
+    /// Adds what another transaction of the same message did.
+    fn absorb(&mut self, other: &Summary) {
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.skipped += other.skipped;
+        self.contacts += other.contacts;
+        self.outbox_writes += other.outbox_writes;
+        self.context_requests += other.context_requests;
+    }
+}
+
+/// How a run of events failed, once conflicts were retried.
+enum Failure {
+    /// Cannot succeed on a retry (the database refused the data).
+    Permanent(String),
+    /// May succeed later (connection, pool, timeouts, conflicts that kept coming).
+    Transient(String),
 }
 
 /// Why a transaction failed.
@@ -81,41 +109,107 @@ impl Processor {
             Ok(m) => m,
             Err(e) => return Outcome::Retry(e.to_string()),
         };
+        match self.run(batch, &batch.events, &model).await {
+            Ok(summary) => {
+                record_metrics(&summary);
+                Outcome::Done(summary)
+            }
+            Err(Failure::Permanent(reason)) if batch.events.len() > 1 => {
+                self.isolate(batch, &model, &reason).await
+            }
+            Err(Failure::Permanent(reason)) => Outcome::Reject(reason),
+            Err(Failure::Transient(reason)) => Outcome::Retry(reason),
+        }
+    }
+
+    /// After a permanent failure of the whole message: halves in their own transactions, a
+    /// failing half split again, so that one bad event costs about 2·log2(n) transactions.
+    /// Ranges are run in message order, so events still apply in the order they came.
+    async fn isolate(&self, batch: &EventBatch, model: &PortalModel, first: &str) -> Outcome {
+        tracing::warn!(events = batch.events.len(), reason = %first, "The database refused a message; isolating the events it refuses.");
+        metrics::counter!("ember_worker_isolations_total").increment(1);
+        let mut summary = Summary {
+            events: batch.events.len(),
+            ..Summary::default()
+        };
+        let mut rejected = Vec::new();
+        let n = batch.events.len();
+        // A stack of ranges, the next to run on top.
+        let mut pending = vec![(n / 2, n), (0, n / 2)];
+        while let Some((start, end)) = pending.pop() {
+            let events = &batch.events[start..end];
+            match self.run(batch, events, model).await {
+                Ok(done) => summary.absorb(&done),
+                Err(Failure::Permanent(_)) if events.len() > 1 => {
+                    let mid = start + events.len() / 2;
+                    pending.push((mid, end));
+                    pending.push((start, mid));
+                }
+                Err(Failure::Permanent(reason)) => {
+                    tracing::error!(event = start, reason = %reason, "The database refuses an event; it goes to the dead letters alone.");
+                    rejected.push((events[0].clone(), reason));
+                }
+                Err(Failure::Transient(reason)) => return Outcome::Retry(reason),
+            }
+        }
+        record_metrics(&summary);
+        if rejected.is_empty() {
+            // The failure did not come back event by event (it depended on the events together,
+            // or went away): everything is committed.
+            return Outcome::Done(summary);
+        }
+        metrics::counter!("ember_worker_events_total", "result" => "dead_lettered")
+            .increment(rejected.len() as u64);
+        Outcome::Partial { summary, rejected }
+    }
+
+    /// Runs `events` of `batch` in one transaction, again on conflicts (a few times).
+    async fn run(
+        &self,
+        batch: &EventBatch,
+        events: &[QueuedEvent],
+        model: &PortalModel,
+    ) -> Result<Summary, Failure> {
         let mut attempt = 1;
         loop {
-            match self.try_once(batch, &model).await {
-                Ok(summary) => {
-                    record_metrics(&summary);
-                    return Outcome::Done(summary);
-                }
+            match self
+                .try_once(batch.portal_id, batch.received_at, events, model)
+                .await
+            {
+                Ok(summary) => return Ok(summary),
                 Err(TxError::Conflict(why)) if attempt < self.tx_attempts => {
                     tracing::debug!(attempt, reason = %why, "transaction conflict; running it again");
                     metrics::counter!("ember_worker_tx_conflicts_total").increment(1);
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
                     attempt += 1;
                 }
-                Err(TxError::Conflict(why)) => return Outcome::Retry(why),
-                Err(TxError::Db(e)) => return classify(e),
+                Err(TxError::Conflict(why)) => return Err(Failure::Transient(why)),
+                Err(TxError::Db(e)) => return Err(classify(e)),
             }
         }
     }
 
-    async fn try_once(&self, batch: &EventBatch, model: &PortalModel) -> Result<Summary, TxError> {
-        let portal = batch.portal_id;
+    async fn try_once(
+        &self,
+        portal: PortalId,
+        received_at: DateTime<Utc>,
+        events: &[QueuedEvent],
+        model: &PortalModel,
+    ) -> Result<Summary, TxError> {
         let mut summary = Summary {
-            events: batch.events.len(),
+            events: events.len(),
             ..Summary::default()
         };
-        let keys: Vec<EventKey> = batch.events.iter().map(|e| e.key()).collect();
+        let keys: Vec<EventKey> = events.iter().map(|e| e.key()).collect();
         let mut tx = self.pool.begin().await?;
         let fresh_keys = dedupe::claim(&mut tx, portal, &keys)
             .await
             .map_err(conflict)?;
         let mut seen = HashSet::with_capacity(fresh_keys.len());
         let mut effects = Vec::with_capacity(fresh_keys.len());
-        for (event, key) in batch.events.iter().zip(&keys) {
+        for (event, key) in events.iter().zip(&keys) {
             if fresh_keys.contains(key) && seen.insert(*key) {
-                effects.push(Effect::of(event, batch.received_at));
+                effects.push(Effect::of(event, received_at));
             } else {
                 summary.duplicates += 1;
             }
@@ -231,20 +325,20 @@ fn conflict(e: sqlx::Error) -> TxError {
     }
 }
 
-/// Data errors cannot succeed on a retry; everything else (connection, pool, timeouts, a server
-/// restarting) may.
-fn classify(e: sqlx::Error) -> Outcome {
+/// Data errors (SQLSTATE classes 22 and 23) cannot succeed on a retry; everything else
+/// (connection, pool, timeouts, a server restarting) may.
+fn classify(e: sqlx::Error) -> Failure {
     match &e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some(code) if code.starts_with("22") || code.starts_with("23") => {
-                Outcome::Reject(format!("database rejected the data: {e}"))
+                Failure::Permanent(format!("database rejected the data: {e}"))
             }
-            _ => Outcome::Retry(format!("database error: {e}")),
+            _ => Failure::Transient(format!("database error: {e}")),
         },
         sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Encode(_) => {
-            Outcome::Reject(format!("cannot map a row: {e}"))
+            Failure::Permanent(format!("cannot map a row: {e}"))
         }
-        _ => Outcome::Retry(format!("database unavailable: {e}")),
+        _ => Failure::Transient(format!("database unavailable: {e}")),
     }
 }
 

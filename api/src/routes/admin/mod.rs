@@ -39,6 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(portals::uninstall),
             )
             .route(
+                "/portals/{portal}/webhook-secret",
+                web::post().to(portals::webhook_secret),
+            )
+            .route(
                 "/agencies/{agency}/portals",
                 web::get().to(agencies::portals),
             )

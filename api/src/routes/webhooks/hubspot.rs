@@ -10,7 +10,9 @@ use ember_core::signature::{SignedRequest, headers};
 use tracing_actix_web::RequestId;
 
 use super::{
-    body::read_limited, count_rejection, header, public_uri, publish::publish_events,
+    body::read_limited,
+    count_rejection, header, public_uri,
+    publish::{cleaned_values, publish_events},
     signature_reason,
 };
 use crate::error::ApiError;
@@ -48,7 +50,7 @@ pub async fn receive(
             tracing::warn!(target: "ember::security", reason, error = %e, uri = %uri, "webhook signature rejected");
             ApiError::unauthorized(e.to_string())
         })?;
-    let events = normalize_app_webhook(verified, intake.limits).map_err(|e| {
+    let normalized = normalize_app_webhook(verified, intake.limits).map_err(|e| {
         count_rejection(SOURCE, e.reason);
         tracing::info!(
             reason = e.reason,
@@ -61,9 +63,11 @@ pub async fn receive(
         }
         error
     })?;
+    let notes = cleaned_values(SOURCE, &normalized.notes);
+    let events = normalized.events;
     let portals: BTreeSet<PortalId> = events.iter().map(|e| e.portal_id).collect();
     let events = events.into_iter().map(QueuedEvent::App).collect();
-    let outcome = publish_events(
+    let mut outcome = publish_events(
         &intake,
         EventSource::AppWebhook,
         &request_id.to_string(),
@@ -76,6 +80,7 @@ pub async fn receive(
             intake.rejections.record(*portal, error);
         }
     })?;
+    outcome.notes = notes;
     Ok(HttpResponse::Ok().json(outcome))
 }
 

@@ -15,6 +15,26 @@ use crate::state::Intake;
 pub struct Outcome {
     pub accepted: usize,
     pub dropped_unknown_portal: usize,
+    /// Values accepted after cleaning (`event[3].propertyValue: NUL character (U+0000)
+    /// removed`), naming event and field, never the value. Left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Counts and logs (once per request, fields only) the values the normalizer cleaned, and
+/// returns them as the answer's notes.
+pub fn cleaned_values(
+    source: &'static str,
+    notes: &[ember_core::normalize::FieldError],
+) -> Vec<String> {
+    if notes.is_empty() {
+        return Vec::new();
+    }
+    metrics::counter!("ember_intake_values_cleaned_total", "source" => source)
+        .increment(notes.len() as u64);
+    let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
+    tracing::warn!(source, cleaned = notes.len(), fields = ?notes, "Webhook values had NUL characters removed.");
+    notes
 }
 
 /// Publishes the events; returns only after the broker confirmed every message.

@@ -5,20 +5,32 @@
 //! secret), else the portal's own webhook secret from the `X-Ember-Webhook-Secret` header or the
 //! `ember_secret` query parameter (the workflow's "API key" option).
 //!
-//! Workflows read `Retry-After` in milliseconds, so that is what a 503 here carries.
+//! Workflows read `Retry-After` in milliseconds, so that is what a 503 or 429 here carries.
+//!
+//! Guessing a portal's secret is bounded: the secret hash is cached per process
+//! ([`crate::secret_cache`]), so a guess costs no query, and failed attempts are counted per
+//! portal and per source address in Redis ([`ember_core::limiter::failures`]); beyond
+//! `intake.webhook_secret.max_failures_per_*` a window, secret attempts get 429 with Retry-After
+//! (workflows retry a 429, so the real sender recovers once the guessing stops). Unauthenticated
+//! rejections are sampled into the portal's rejection feed, not listed one by one.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use ember_core::domain::{EventSource, PortalId, QueuedEvent};
+use ember_core::limiter::failures::Source;
 use ember_core::normalize::{WorkflowRequest, normalize_workflow_webhook};
 use ember_core::signature::{SignatureError, SignedRequest, VerifiedBody, headers};
-use ember_core::store::portals;
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 
 use super::{
-    body::read_limited, count_rejection, header, public_uri, publish::publish_events,
+    body::read_limited,
+    count_rejection, header, public_uri,
+    publish::{cleaned_values, publish_events},
     signature_reason,
 };
 use crate::error::ApiError;
@@ -50,7 +62,25 @@ pub async fn receive(
     accept(&request, portal_id, &query, payload, &intake, &request_id)
         .await
         // The portal in the path is the one whose workflow is misconfigured: its owners see why.
-        .inspect_err(|e| intake.rejections.record(portal_id, e))
+        .inspect_err(|e| {
+            if is_unauthenticated(e) {
+                // Anybody can make these up: a sample is listed, and logged.
+                if intake.rejections.record_unauthenticated(portal_id, e) {
+                    tracing::warn!(target: "ember::security", portal_id = %portal_id, reason = e.code, status = e.status.as_u16(),
+                        "Workflow webhook credentials rejected; more this minute are counted, not listed.");
+                }
+            } else {
+                intake.rejections.record(portal_id, e);
+            }
+        })
+}
+
+/// Refused before the request was authenticated: by a credential check or its failure limit.
+fn is_unauthenticated(error: &ApiError) -> bool {
+    matches!(
+        error.status,
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    )
 }
 
 async fn accept(
@@ -68,10 +98,12 @@ async fn accept(
         workflow_id: query.workflow_id.clone(),
         event_name: query.event.clone(),
     };
-    let event = normalize_workflow_webhook(&workflow_request, verified).map_err(|e| {
+    let normalized = normalize_workflow_webhook(&workflow_request, verified).map_err(|e| {
         count_rejection(SOURCE, e.reason);
         ApiError::bad_request(e.reason, e.to_string())
     })?;
+    let notes = cleaned_values(SOURCE, &normalized.notes);
+    let event = normalized.events;
     let retry_after_ms = intake.retry_after_secs * 1000;
     if !intake.queue_unknown_portals
         && !intake
@@ -94,7 +126,7 @@ async fn accept(
             format!("portal {portal_id} has not installed Ember"),
         ));
     }
-    let outcome = publish_events(
+    let mut outcome = publish_events(
         intake,
         EventSource::WorkflowWebhook,
         &request_id.to_string(),
@@ -102,6 +134,7 @@ async fn accept(
         retry_after_ms,
     )
     .await?;
+    outcome.notes = notes;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -143,28 +176,70 @@ async fn authenticate<'b>(
                 headers::SIGNATURE
             )));
         };
-        let matches = portals::webhook_secret_matches(&intake.pool, portal_id, given)
+        return check_secret(request, intake, portal_id, given)
             .await
-            .map_err(|e| {
-                ApiError::unavailable(
-                    "cannot check the secret; retry later",
-                    intake.retry_after_secs * 1000,
-                    e.into(),
-                )
-            })?;
-        if matches {
-            return Ok(VerifiedBody::authenticated_otherwise(body));
-        }
-        count_rejection(SOURCE, "secret_mismatch");
-        tracing::warn!(target: "ember::security", portal_id = %portal_id, "workflow webhook secret rejected");
-        return Err(ApiError::unauthorized(
-            "the webhook secret does not match this portal's",
-        ));
+            .map(|()| VerifiedBody::authenticated_otherwise(body));
     };
     result.map_err(|e| {
         let reason = signature_reason(&e);
         count_rejection(SOURCE, reason);
-        tracing::warn!(target: "ember::security", reason, error = %e, portal_id = %portal_id, "workflow signature rejected");
+        tracing::debug!(target: "ember::security", reason, error = %e, portal_id = %portal_id, "workflow signature rejected");
         ApiError::unauthorized(e.to_string())
     })
+}
+
+/// Checks a portal secret: refused at once while a failure limit is exceeded; otherwise
+/// compared with the cached hash, and a failure counted.
+async fn check_secret(
+    request: &HttpRequest,
+    intake: &Intake,
+    portal_id: PortalId,
+    given: &str,
+) -> Result<(), ApiError> {
+    // The peer address: Ember has no trusted-proxy setting, so a forwarded-for header (anybody's
+    // to write) is never read. Behind a proxy every request has the proxy's address
+    // (config/default.toml, `max_failures_per_source`).
+    let source = Source::of(
+        request
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
+    );
+    if let Some(wait) = intake.failures.blocked(portal_id, source) {
+        count_rejection(SOURCE, "secret_failures_exceeded");
+        return Err(too_many_failures(wait));
+    }
+    let hash = intake
+        .secrets
+        .hash(&intake.pool, portal_id)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(
+                "cannot check the secret; retry later",
+                intake.retry_after_secs * 1000,
+                e.into(),
+            )
+        })?;
+    if hash.is_some_and(|h| h.matches(given)) {
+        return Ok(());
+    }
+    if let Some(wait) = intake.failures.record_failure(portal_id, source).await {
+        count_rejection(SOURCE, "secret_failures_exceeded");
+        return Err(too_many_failures(wait));
+    }
+    count_rejection(SOURCE, "secret_mismatch");
+    Err(ApiError::unauthorized(
+        "the webhook secret does not match this portal's",
+    ))
+}
+
+/// 429 with `Retry-After` in milliseconds (what workflows read), rounded up.
+fn too_many_failures(wait: Duration) -> ApiError {
+    let ms = wait.as_millis().max(1) as u64;
+    ApiError::too_many_requests(
+        "secret_failures_exceeded",
+        format!(
+            "too many failed webhook secret attempts for this portal or from this address; retry after {ms} ms"
+        ),
+        ms,
+    )
 }
