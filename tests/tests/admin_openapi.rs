@@ -391,6 +391,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
         .arg("--report-dir")
         .arg(&report)
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        // Its caches (.schemathesis, .hypothesis) go to the scratch directory, not the tree.
+        .current_dir(&report)
         .kill_on_drop(true)
         .output()
         .await
