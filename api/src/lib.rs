@@ -11,6 +11,7 @@ mod portal_cache;
 mod redact;
 pub mod rejections;
 pub mod routes;
+mod scope;
 pub mod session;
 pub mod startup;
 mod state;

@@ -20,12 +20,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use super::{db, portal_role, require};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
 use crate::rejections::Rejection;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{portal_role, require};
 use crate::state::Operations;
+use crate::state::Tenancy;
 
 /// Write-back dead letters listed per portal (newest first).
 const WRITEBACK_LIMIT: i64 = 200;
@@ -220,9 +221,9 @@ fn no_such_dead_letter(id: &str) -> ApiError {
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     responses(
         (status = 200, description = "Write-back and event dead letters, newest first", body = DeadLettersView),
-        (status = 401, description = "Not signed in", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such portal among the person's agencies", body = crate::openapi::ErrorBody),
-        (status = 503, description = "RabbitMQ cannot be reached", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorBody),
+        (status = 404, description = "No such portal among the person's agencies", body = crate::error::ErrorBody),
+        (status = 503, description = "RabbitMQ cannot be reached", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list(
@@ -248,10 +249,10 @@ pub(crate) async fn list(
     ),
     responses(
         (status = 200, description = "Replayed", body = ReplayedView),
-        (status = 400, description = "Not a dead-letter id", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an editor, or no valid CSRF token", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such portal among the person's agencies, or no such dead letter", body = crate::openapi::ErrorBody),
-        (status = 503, description = "RabbitMQ cannot be reached", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a dead-letter id", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an editor, or no valid CSRF token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such portal among the person's agencies, or no such dead letter", body = crate::error::ErrorBody),
+        (status = 503, description = "RabbitMQ cannot be reached", body = crate::error::ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
 )]
@@ -287,8 +288,8 @@ pub(crate) async fn replay(
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     responses(
         (status = 200, description = "Newest first", body = RejectionsView),
-        (status = 401, description = "Not signed in", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such portal among the person's agencies", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorBody),
+        (status = 404, description = "No such portal among the person's agencies", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn rejections(

@@ -17,11 +17,12 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use super::{db, not_found, portal_role};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{not_found, portal_role};
 use crate::state::Operations;
+use crate::state::Tenancy;
 
 /// The share of failed write-backs above which a portal needs attention.
 pub(crate) const ERROR_RATIO_BAR: f64 = 0.05;
@@ -168,8 +169,8 @@ fn health(
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     responses(
         (status = 200, description = "The portal's health", body = Health),
-        (status = 401, description = "Not signed in", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such portal among the person's agencies", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorBody),
+        (status = 404, description = "No such portal among the person's agencies", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn get(

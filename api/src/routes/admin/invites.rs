@@ -22,11 +22,12 @@ use ember_core::store::invites::{self, Invite, NewInvite};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::db;
 use super::members::RoleSchema;
-use super::{agency_role, db, require};
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{agency_role, require};
+use crate::state::Tenancy;
 
 /// Hours a link is valid unless the owner says otherwise (a week).
 pub(crate) const DEFAULT_EXPIRY_HOURS: i64 = 168;
@@ -198,9 +199,9 @@ pub(crate) async fn revoke_invite(
 #[utoipa::path(post, path = "/admin/agencies/{agency}/invites", tag = "agencies",
     operation_id = "create_invite", params(("agency" = i64, Path, description = "agency id")), request_body = InviteRequest,
     responses((status = 201, description = "The invite and its link (shown only this once)", body = CreatedInvite),
-              (status = 400, description = "Unknown role, bad e-mail, expiry or max_uses out of range, unknown field", body = crate::openapi::ErrorBody),
-              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's", body = crate::openapi::ErrorBody)),
+              (status = 400, description = "Unknown role, bad e-mail, expiry or max_uses out of range, unknown field", body = crate::error::ErrorBody),
+              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's", body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn create(
     t: web::Data<Tenancy>,
@@ -242,8 +243,8 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/admin/agencies/{agency}/invites", tag = "agencies",
     operation_id = "list_invites", params(("agency" = i64, Path, description = "agency id")),
     responses((status = 200, description = "Not revoked, not expired, uses left", body = InvitesView),
-              (status = 403, description = "Not an owner", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's", body = crate::openapi::ErrorBody)))]
+              (status = 403, description = "Not an owner", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's", body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -262,8 +263,8 @@ pub(crate) async fn list(
     operation_id = "revoke_invite",
     params(("agency" = i64, Path, description = "agency id"), ("invite" = i64, Path, description = "invite id")),
     responses((status = 204, description = "Revoked (or it already was)"),
-              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's, or no such invite in it", body = crate::openapi::ErrorBody)),
+              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's, or no such invite in it", body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn revoke(
     t: web::Data<Tenancy>,
