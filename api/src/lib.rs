@@ -7,6 +7,7 @@ pub mod extract;
 mod http_guards;
 mod metrics_middleware;
 pub mod openapi;
+mod ops;
 mod portal_cache;
 mod redact;
 pub mod rejections;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::home::role_name;
 use super::page::{Chrome, PageError, SignedIn, render, see_other};
 use super::{DoneQuery, TokenForm};
-use crate::routes::admin::invites;
+use crate::ops::invites;
 
 pub(crate) struct InviteRow {
     pub invite_id: i64,

@@ -74,7 +74,7 @@ pub(crate) async fn portals(
     let portals = ember_core::store::portals::list_for_agency(&t.pool, agency)
         .await
         .map_err(db)?;
-    let portals = super::health::with_health(&t.pool, &ops, portals).await?;
+    let portals = crate::ops::health::with_health(&t.pool, &ops, portals).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "agency_id": agency, "portals": portals })))
 }
 
