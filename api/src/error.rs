@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered to a client.
 pub struct ApiError {
@@ -19,6 +20,17 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The cause, logged but never sent.
     pub source: Option<anyhow::Error>,
+}
+
+/// The body of every admin API error, as the OpenAPI document describes it (schema
+/// `ErrorBody`); [`Body`] is what is written, with the same `error` and `message`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code (`not_found`, `forbidden`, `csrf`...).
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// What was wrong.
+    pub message: String,
 }
 
 #[derive(Serialize)]

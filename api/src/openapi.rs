@@ -8,24 +8,13 @@
 use std::sync::OnceLock;
 
 use actix_web::{HttpResponse, get, http::header};
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes::admin::{
     agencies, dead_letters, health, invites, members, models, portals, scores,
 };
 use crate::session::{CSRF_HEADER, SESSION_COOKIE};
-
-/// The body of every admin API error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable machine code (`not_found`, `forbidden`, `csrf`...).
-    #[schema(example = "not_found")]
-    pub error: String,
-    /// What was wrong.
-    pub message: String,
-}
 
 /// The admin API.
 #[derive(OpenApi)]
@@ -71,7 +60,7 @@ pub struct ErrorBody {
         members::set_role,
         members::remove,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&SessionAuth, &OperationSecurity),
     security(("session" = [])),
     tags(

@@ -22,9 +22,9 @@ use crate::http_guards::{self, BodyDeadline, Hsts};
 use crate::metrics_middleware::count_requests;
 use crate::portal_cache::PortalCache;
 use crate::rejections::RecentRejections;
-use crate::routes::{health, webhooks};
+use crate::routes::{admin, health, oauth, webhooks};
 use crate::secret_cache::SecretCache;
-use crate::state::{Intake, Metrics, Operations};
+use crate::state::{Intake, Metrics, Operations, Tenancy};
 
 pub struct Application {
     port: u16,
@@ -89,8 +89,7 @@ impl Application {
             rejections,
         });
         let metrics = web::Data::new(Metrics(telemetry::metrics_handle()));
-        let tenancy =
-            crate::routes::oauth::Tenancy::from_settings(settings, intake.pool.clone(), limiter)?;
+        let tenancy = Tenancy::from_settings(settings, intake.pool.clone(), limiter)?;
         let redirect_path = settings.oauth.redirect_path.clone();
         let body_deadline = web::Data::new(BodyDeadline(settings.server.body_timeout()));
         let hsts = web::Data::new(Hsts(settings.public_base_url.starts_with("https://")));
@@ -118,8 +117,16 @@ impl Application {
                 .service(crate::openapi::serve)
                 .service(webhooks::hubspot::receive)
                 .service(webhooks::workflow::receive)
-                .configure(|cfg| crate::routes::oauth::register(cfg, &tenancy, &redirect_path))
-                .configure(|cfg| crate::console::register(cfg, &tenancy))
+                // The install flow, the admin API and the console need the tenancy state (sessions,
+                // sealed tokens); without an encryption key none of them is served.
+                .configure(|cfg| {
+                    if let Some(t) = &tenancy {
+                        cfg.app_data(t.clone());
+                        oauth::configure(cfg, &redirect_path);
+                        admin::configure(cfg);
+                        crate::console::configure(cfg);
+                    }
+                })
                 .route("/", web::get().to(http_guards::root))
                 .default_service(web::to(http_guards::not_found))
         })

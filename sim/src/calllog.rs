@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::state::PortalId;
+use crate::setup::PortalId;
 
 /// One answered call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

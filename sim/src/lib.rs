@@ -17,6 +17,7 @@ mod hubspot;
 mod ratelimit;
 mod rng;
 mod server;
+mod setup;
 mod state;
 mod webhooks;
 
@@ -29,12 +30,13 @@ pub use clock::SimClock;
 pub use config::{
     AppConfig, AppType, BURST_WINDOW_MS, PUBLIC_APP_BURST, SEARCH_PER_SECOND, SimConfig,
 };
-pub use control::{
-    ContactView, Control, DEFAULT_WATCHED_PROPERTIES, DeliveryAttempt, DeliveryKind, Faults,
-    InstallTokens, PortalInfo, PortalSpec, Subscription, WorkflowConfig,
-};
+pub use control::Control;
 pub use generator::{TrafficOptions, TrafficSummary};
 pub use server::{CONTROL_PREFIX, SimHandle, SimServer};
+pub use setup::{
+    ContactView, DEFAULT_WATCHED_PROPERTIES, DeliveryAttempt, DeliveryKind, Faults, InstallTokens,
+    PortalInfo, PortalSpec, Subscription, WorkflowConfig,
+};
 pub use state::PortalId;
 pub use webhooks::signature;
 

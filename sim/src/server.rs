@@ -10,8 +10,9 @@ use anyhow::Context;
 
 use crate::calllog::CallRecord;
 use crate::config::{AppConfig, SimConfig};
-use crate::control::{self, Control, PortalSpec};
+use crate::control::{self, Control};
 use crate::hubspot::{self, gate};
+use crate::setup::PortalSpec;
 use crate::state::Shared;
 use crate::webhooks::run_app_delivery;
 

@@ -10,7 +10,7 @@ use ember_core::store::agencies::Role;
 
 use super::page::{Chrome, PageError, SignedIn, render, see_other};
 use super::{DoneQuery, PortalContext, PortalHead, TokenForm};
-use crate::routes::admin::dead_letters::{DeadLetterKind, dead_letters_of, replay_dead_letter};
+use crate::ops::dead_letters::{DeadLetterKind, dead_letters_of, replay_dead_letter};
 use crate::state::Operations;
 
 pub(crate) struct DeadLetterRow {

@@ -4,7 +4,7 @@ use ember_core::store::portals::PortalSummary;
 use sqlx::PgPool;
 
 use super::page::PageError;
-use crate::routes::admin::health::Health;
+use crate::ops::health::Health;
 use crate::state::Operations;
 
 /// Health figures, formatted for the page, with the flags that colour them.
@@ -102,7 +102,7 @@ pub(crate) async fn portal_health(
     ops: &Operations,
     portals: &[PortalSummary],
 ) -> Result<Vec<HealthView>, PageError> {
-    let health = crate::routes::admin::health::health_of(pool, ops, portals).await?;
+    let health = crate::ops::health::health_of(pool, ops, portals).await?;
     Ok(health.into_iter().map(HealthView::from).collect())
 }
 

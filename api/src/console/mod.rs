@@ -31,7 +31,7 @@ use ember_core::store::agencies::Role;
 use serde::Deserialize;
 
 use crate::extract::CsrfForm;
-use crate::routes::oauth::Tenancy;
+use crate::state::Tenancy;
 use page::{PageError, SignedIn, see_other};
 
 /// The console's Content-Security-Policy.
@@ -59,8 +59,8 @@ where
 }
 
 /// Registers `/app/...` and `/assets/...`. The console needs the install flow's state (sessions),
-/// so it is served only when that is configured; see [`crate::routes::oauth::register`].
-fn configure(cfg: &mut web::ServiceConfig) {
+/// so it is served only when that is configured; see `crate::startup`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/assets")
             .wrap(security_headers())
@@ -174,7 +174,7 @@ impl PortalContext {
     ) -> Result<Self, PageError> {
         let tenancy: &Tenancy = &me.tenancy;
         let person = me.person;
-        let (portal, agency, role) = crate::routes::admin::portal_role(tenancy, person, portal)
+        let (portal, agency, role) = crate::scope::portal_role(tenancy, person, portal)
             .await
             .map_err(PageError::from)?;
         let summary = ember_core::store::portals::get_for_agency(&tenancy.pool, portal, agency)
@@ -204,7 +204,7 @@ impl PortalContext {
 
     /// Refuses a change below `needed` with a 403 page.
     pub(crate) fn require(&self, needed: Role) -> Result<(), PageError> {
-        crate::routes::admin::require(self.role, needed).map_err(PageError::from)
+        crate::scope::require(self.role, needed).map_err(PageError::from)
     }
 }
 
@@ -231,12 +231,5 @@ impl DoneQuery {
             kind: "ok",
             text: text.into(),
         })
-    }
-}
-
-/// Serves the console when the install flow is configured (it signs people in).
-pub fn register(cfg: &mut web::ServiceConfig, tenancy: &Option<web::Data<Tenancy>>) {
-    if tenancy.is_some() {
-        configure(cfg);
     }
 }

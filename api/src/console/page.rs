@@ -11,7 +11,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::state::Tenancy;
 
 /// A short message shown at the top of a page (after a form was handled).
 pub(crate) struct Notice {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::home::role_name;
 use super::page::{Chrome, PageError, SignedIn, render, see_other};
 use super::{DoneQuery, TokenForm};
-use crate::routes::admin::invites;
+use crate::ops::invites;
 
 pub(crate) struct InviteRow {
     pub invite_id: i64,
@@ -62,7 +62,7 @@ struct TeamPage {
 
 /// The person's role in the agency, or the 404 page.
 async fn agency_role(me: &SignedIn, agency: i64) -> Result<Role, PageError> {
-    crate::routes::admin::agency_role(&me.tenancy, me.person, agency)
+    crate::scope::agency_role(&me.tenancy, me.person, agency)
         .await
         .map_err(PageError::from)
 }
@@ -179,7 +179,7 @@ pub(crate) async fn create_invite(
     me.check_csrf(&form.csrf)?;
     let agency = path.into_inner();
     let mine = agency_role(&me, agency).await?;
-    crate::routes::admin::require(mine, Role::Owner).map_err(PageError::from)?;
+    crate::scope::require(mine, Role::Owner).map_err(PageError::from)?;
     let ask = invites::InviteAsk {
         role: form.role.trim(),
         email: Some(form.email.as_str()),
@@ -210,7 +210,7 @@ pub(crate) async fn revoke_invite(
     me.check_csrf(&form.csrf)?;
     let (agency, invite) = path.into_inner();
     let mine = agency_role(&me, agency).await?;
-    crate::routes::admin::require(mine, Role::Owner).map_err(PageError::from)?;
+    crate::scope::require(mine, Role::Owner).map_err(PageError::from)?;
     invites::revoke_invite(&me.tenancy, agency, invite, me.person.person_id)
         .await
         .map_err(PageError::from)?;
@@ -258,7 +258,7 @@ pub(crate) async fn change_role(
     me.check_csrf(&form.csrf)?;
     let (agency, person) = path.into_inner();
     let mine = agency_role(&me, agency).await?;
-    crate::routes::admin::require(mine, Role::Owner).map_err(PageError::from)?;
+    crate::scope::require(mine, Role::Owner).map_err(PageError::from)?;
     let role = parse_role(&form.role)?;
     ember_core::store::agencies::set_role(&me.tenancy.pool, agency, person, role)
         .await
@@ -277,7 +277,7 @@ pub(crate) async fn remove(
     me.check_csrf(&form.csrf)?;
     let (agency, person) = path.into_inner();
     let mine = agency_role(&me, agency).await?;
-    crate::routes::admin::require(mine, Role::Owner).map_err(PageError::from)?;
+    crate::scope::require(mine, Role::Owner).map_err(PageError::from)?;
     ember_core::store::agencies::remove_member(&me.tenancy.pool, agency, person)
         .await
         .map_err(team_error)?;

@@ -15,8 +15,8 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::routes::oauth::Tenancy;
 use crate::session::{CSRF_HEADER, SESSION_COOKIE, check_csrf, csrf_refused};
+use crate::state::Tenancy;
 
 /// The person a request is made by.
 #[derive(Debug, Clone, Copy)]

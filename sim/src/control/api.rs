@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    ContactView, DeliveryAttempt, Faults, InstallTokens, PortalInfo, PortalSpec, Subscription,
-    WorkflowConfig,
-};
 use crate::calllog::CallRecord;
 use crate::config::AppType;
 use crate::generator;
 use crate::hubspot::oauth::issue_access;
 use crate::ratelimit::Limiter;
 use crate::rng::SimRng;
+use crate::setup::{
+    ContactView, DeliveryAttempt, Faults, InstallTokens, PortalInfo, PortalSpec, Subscription,
+    WorkflowConfig,
+};
 use crate::state::{Portal, PortalId, RefreshToken, Shared, World, properties};
 
 /// Handle on a running simulator's state. Cheap to clone.

@@ -7,8 +7,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Control, Faults, PortalSpec, Subscription, WorkflowConfig};
+use super::Control;
 use crate::generator::TrafficOptions;
+use crate::setup::{Faults, PortalSpec, Subscription, WorkflowConfig};
 use crate::state::PortalId;
 
 type Ctl = web::Data<Control>;

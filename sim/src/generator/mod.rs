@@ -325,7 +325,7 @@ pub(crate) fn traffic(
 pub(crate) fn enqueue_workflow(
     w: &mut World,
     portal: PortalId,
-    cfg: &crate::control::WorkflowConfig,
+    cfg: &crate::setup::WorkflowConfig,
     body: &serde_json::Value,
     now_ms: i64,
 ) {

@@ -22,13 +22,13 @@ pub(crate) fn contacts_default_properties() -> impl Iterator<Item = String> {
 use crate::calllog::CallLog;
 use crate::clock::SimClock;
 use crate::config::{AppConfig, AppType, SimConfig};
-use crate::control::{DeliveryAttempt, Faults, Subscription, WorkflowConfig};
 use crate::ratelimit::Limiter;
 use crate::rng::SimRng;
+use crate::setup::{DeliveryAttempt, Faults, Subscription, WorkflowConfig};
 use crate::webhooks::{AppBatch, WorkflowJob};
 
 /// A HubSpot account id.
-pub type PortalId = u64;
+pub use crate::setup::PortalId;
 
 /// State shared by the HTTP handlers, the control API and the delivery loops.
 pub(crate) struct Shared {
@@ -157,7 +157,7 @@ impl World {
         let mut rng = SimRng::derive(config.seed, 1);
         Self {
             app: config.app.clone(),
-            subscriptions: crate::control::default_subscriptions(),
+            subscriptions: crate::setup::default_subscriptions(),
             portals: BTreeMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),

@@ -14,8 +14,8 @@ use ember_hubspot::wire::webhook::{
 
 use super::signature;
 use super::workflow;
-use crate::control::{DeliveryAttempt, DeliveryKind};
 use crate::rng::SimRng;
+use crate::setup::{DeliveryAttempt, DeliveryKind};
 use crate::state::{PortalId, Shared, World};
 
 /// Most events in one request (FACTS.md A.1).

@@ -17,7 +17,7 @@ use ember_hubspot::wire::webhook::{
 use serde_json::{Map, Value, json};
 
 use super::signature;
-use crate::control::{DeliveryAttempt, DeliveryKind};
+use crate::setup::{DeliveryAttempt, DeliveryKind};
 use crate::state::{Contact, Portal, PortalId, Shared};
 
 const FIRST_RETRY_MS: i64 = 60_000;

@@ -8,10 +8,11 @@ use ember_core::store::agencies::Role;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{agency_role, db, require};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{agency_role, require};
+use crate::state::Tenancy;
 
 /// One of the person's agencies.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,7 +36,7 @@ pub(crate) struct MeView {
 /// `X-CSRF-Token` with every change).
 #[utoipa::path(get, path = "/admin/me", tag = "agencies", operation_id = "get_me",
     responses((status = 200, description = "The person, their agencies with their role in each, and the CSRF token", body = MeView),
-              (status = 401, body = crate::openapi::ErrorBody)))]
+              (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn me(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -61,7 +62,7 @@ pub(crate) async fn me(
 #[utoipa::path(get, path = "/admin/agencies/{agency}/portals", tag = "agencies",
     operation_id = "list_agency_portals", params(("agency" = i64, Path, description = "agency id")),
     responses((status = 200, description = "`{agency_id, portals: [...]}`, each portal with its health", body = Object),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn portals(
     t: web::Data<Tenancy>,
     ops: web::Data<crate::state::Operations>,
@@ -73,7 +74,7 @@ pub(crate) async fn portals(
     let portals = ember_core::store::portals::list_for_agency(&t.pool, agency)
         .await
         .map_err(db)?;
-    let portals = super::health::with_health(&t.pool, &ops, portals).await?;
+    let portals = crate::ops::health::with_health(&t.pool, &ops, portals).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "agency_id": agency, "portals": portals })))
 }
 
@@ -88,8 +89,8 @@ pub(crate) struct PrivatePortalRequest {
 #[utoipa::path(post, path = "/admin/agencies/{agency}/portals", tag = "agencies",
     operation_id = "add_private_portal", params(("agency" = i64, Path, description = "agency id")), request_body = PrivatePortalRequest,
     responses((status = 201, description = "`{portal_id, tier, properties_created, property_conflicts}`", body = Object),
-              (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
-              (status = 409, body = crate::openapi::ErrorBody)),
+              (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn add_private_portal(
     t: web::Data<Tenancy>,

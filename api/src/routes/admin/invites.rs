@@ -13,27 +13,20 @@
 //! - Revoking is idempotent (204 again); an invite of another agency is 404 like one that does
 //!   not exist. An owner who is demoted or removed loses their pending invites.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use ember_core::domain::{InviteEmail, InviteId, InviteToken};
 use ember_core::store::agencies::Role;
-use ember_core::store::invites::{self, Invite, NewInvite};
+use ember_core::store::invites::{self, Invite};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::db;
 use super::members::RoleSchema;
-use super::{agency_role, db, require};
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
-
-/// Hours a link is valid unless the owner says otherwise (a week).
-pub(crate) const DEFAULT_EXPIRY_HOURS: i64 = 168;
-/// The longest a link may be valid (30 days): a forgotten link should not work forever.
-pub(crate) const MAX_EXPIRY_HOURS: i64 = 720;
-/// The most installs one link may admit.
-pub(crate) const MAX_USES: i64 = 100;
+use crate::ops::invites::{InviteAsk, create_invite, revoke_invite};
+use crate::scope::{agency_role, require};
+use crate::state::Tenancy;
 
 /// The body of `POST /admin/agencies/{agency}/invites`.
 #[derive(Deserialize, ToSchema)]
@@ -106,101 +99,14 @@ pub(crate) struct InvitesView {
     invites: Vec<InviteView>,
 }
 
-/// What an owner asked for, as the API and the console's form both give it.
-pub(crate) struct InviteAsk<'a> {
-    pub role: &'a str,
-    pub email: Option<&'a str>,
-    pub expires_in_hours: Option<i64>,
-    pub max_uses: Option<i64>,
-}
-
-/// Checks the request, stores the invite and returns it with its link. Shared by the API and
-/// the team page, so both refuse the same input with the same words.
-pub(crate) async fn create_invite(
-    t: &Tenancy,
-    agency: i64,
-    by: i64,
-    ask: InviteAsk<'_>,
-) -> Result<(Invite, String), ApiError> {
-    let role: Role = ask
-        .role
-        .parse()
-        .map_err(|e: ember_core::store::agencies::UnknownRole| {
-            ApiError::bad_request("invalid_role", e.to_string())
-        })?;
-    let email = ask
-        .email
-        .filter(|e| !e.trim().is_empty())
-        .map(InviteEmail::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_email", format!("email {e}")))?;
-    let hours = ask.expires_in_hours.unwrap_or(DEFAULT_EXPIRY_HOURS);
-    if !(1..=MAX_EXPIRY_HOURS).contains(&hours) {
-        return Err(ApiError::bad_request(
-            "invalid_expiry",
-            format!(
-                "expires_in_hours must be between 1 and {MAX_EXPIRY_HOURS} (30 days), got {hours}"
-            ),
-        ));
-    }
-    let max_uses = ask.max_uses.unwrap_or(1);
-    if !(1..=MAX_USES).contains(&max_uses) {
-        return Err(ApiError::bad_request(
-            "invalid_max_uses",
-            format!("max_uses must be between 1 and {MAX_USES}, got {max_uses}"),
-        ));
-    }
-    let token = InviteToken::generate();
-    let new = NewInvite {
-        role,
-        email,
-        created_by: by,
-        valid_for: chrono::Duration::hours(hours),
-        max_uses: max_uses as i32,
-    };
-    let invite = invites::create(&t.pool, agency, &new, &token)
-        .await
-        .map_err(db)?;
-    tracing::info!(
-        agency,
-        invite_id = invite.invite_id,
-        role = ?role,
-        bound_to_email = invite.email.is_some(),
-        by,
-        "Created an invite."
-    );
-    let url = format!(
-        "{}/oauth/install?invite={}",
-        t.public_base_url,
-        token.expose()
-    );
-    Ok((invite, url))
-}
-
-/// Revokes an invite of the agency (idempotent); 404 when the agency has no such invite.
-pub(crate) async fn revoke_invite(
-    t: &Tenancy,
-    agency: i64,
-    invite: i64,
-    by: i64,
-) -> Result<(), ApiError> {
-    let missing = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such invite");
-    let id = InviteId::new(invite).map_err(|_| missing())?;
-    if !invites::revoke(&t.pool, agency, id, by).await.map_err(db)? {
-        return Err(missing());
-    }
-    tracing::info!(agency, invite_id = invite, by, "Revoked an invite.");
-    Ok(())
-}
-
 /// Creates an install link (owner only): whoever installs with it joins the agency with `role`
 /// (unless already a member), and a portal without an agency joins it too.
 #[utoipa::path(post, path = "/admin/agencies/{agency}/invites", tag = "agencies",
     operation_id = "create_invite", params(("agency" = i64, Path, description = "agency id")), request_body = InviteRequest,
     responses((status = 201, description = "The invite and its link (shown only this once)", body = CreatedInvite),
-              (status = 400, description = "Unknown role, bad e-mail, expiry or max_uses out of range, unknown field", body = crate::openapi::ErrorBody),
-              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's", body = crate::openapi::ErrorBody)),
+              (status = 400, description = "Unknown role, bad e-mail, expiry or max_uses out of range, unknown field", body = crate::error::ErrorBody),
+              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's", body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn create(
     t: web::Data<Tenancy>,
@@ -242,8 +148,8 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/admin/agencies/{agency}/invites", tag = "agencies",
     operation_id = "list_invites", params(("agency" = i64, Path, description = "agency id")),
     responses((status = 200, description = "Not revoked, not expired, uses left", body = InvitesView),
-              (status = 403, description = "Not an owner", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's", body = crate::openapi::ErrorBody)))]
+              (status = 403, description = "Not an owner", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's", body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -262,8 +168,8 @@ pub(crate) async fn list(
     operation_id = "revoke_invite",
     params(("agency" = i64, Path, description = "agency id"), ("invite" = i64, Path, description = "invite id")),
     responses((status = 204, description = "Revoked (or it already was)"),
-              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-              (status = 404, description = "No such agency among the person's, or no such invite in it", body = crate::openapi::ErrorBody)),
+              (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+              (status = 404, description = "No such agency among the person's, or no such invite in it", body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn revoke(
     t: web::Data<Tenancy>,

@@ -9,10 +9,11 @@ use ember_core::store::agencies::{self, Member, Role, TeamChangeError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{agency_role, db, require};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{agency_role, require};
+use crate::state::Tenancy;
 
 /// A role, as the API spells it.
 #[derive(ToSchema)]
@@ -72,8 +73,8 @@ pub(crate) struct RoleChange {
     params(("agency" = i64, Path, description = "Agency id")),
     responses(
         (status = 200, description = "Owners first, then editors and viewers", body = MembersView),
-        (status = 401, description = "Not signed in", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such agency among the person's", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorBody),
+        (status = 404, description = "No such agency among the person's", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list(
@@ -102,10 +103,10 @@ pub(crate) async fn list(
     request_body = RoleChange,
     responses(
         (status = 200, description = "The member with the new role", body = MemberView),
-        (status = 400, description = "The body is not `{\"role\": \"owner|editor|viewer\"}`", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such agency among the person's, or no such member", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The member is the agency's last owner", body = crate::openapi::ErrorBody),
+        (status = 400, description = "The body is not `{\"role\": \"owner|editor|viewer\"}`", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such agency among the person's, or no such member", body = crate::error::ErrorBody),
+        (status = 409, description = "The member is the agency's last owner", body = crate::error::ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
 )]
@@ -148,9 +149,9 @@ pub(crate) async fn set_role(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No such agency among the person's, or no such member", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The member is the agency's last owner", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an owner, or no valid CSRF token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such agency among the person's, or no such member", body = crate::error::ErrorBody),
+        (status = 409, description = "The member is the agency's last owner", body = crate::error::ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
 )]

@@ -13,14 +13,9 @@ pub(crate) mod models;
 pub(crate) mod portals;
 pub(crate) mod scores;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
-use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
 
 use crate::error::ApiError;
-use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
 
 /// Largest request body of the admin API (model documents).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -114,57 +109,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such portal or agency",
-    )
-}
-
-fn forbidden(needed: Role) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!("this needs the {needed:?} role").to_lowercase(),
-    )
-}
-
 pub(crate) fn db(e: sqlx::Error) -> ApiError {
     ApiError::internal(e.into())
-}
-
-/// The person's role in `agency`, or 404.
-pub(crate) async fn agency_role(
-    t: &Tenancy,
-    person: CurrentPerson,
-    agency: i64,
-) -> Result<Role, ApiError> {
-    ember_core::store::agencies::role(&t.pool, agency, person.person_id)
-        .await
-        .map_err(db)?
-        .ok_or_else(not_found)
-}
-
-/// The portal's agency and the person's role there, or 404.
-pub(crate) async fn portal_role(
-    t: &Tenancy,
-    person: CurrentPerson,
-    portal: i64,
-) -> Result<(PortalId, i64, Role), ApiError> {
-    let portal = PortalId::new(portal).map_err(|_| not_found())?;
-    let (agency, role) =
-        ember_core::store::agencies::role_for_portal(&t.pool, portal, person.person_id)
-            .await
-            .map_err(db)?
-            .ok_or_else(not_found)?;
-    Ok((portal, agency, role))
-}
-
-pub(crate) fn require(role: Role, needed: Role) -> Result<(), ApiError> {
-    if role >= needed {
-        Ok(())
-    } else {
-        Err(forbidden(needed))
-    }
 }

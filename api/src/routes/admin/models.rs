@@ -18,10 +18,11 @@ use ember_core::store::{console, models};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{db, portal_role, require};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::{portal_role, require};
+use crate::state::Tenancy;
 
 /// Who "created" version 0, the built-in default model.
 const BUILT_IN: &str = "Ember (built-in default model)";
@@ -230,7 +231,7 @@ async fn version_view(
 #[utoipa::path(get, path = "/admin/portals/{portal}/models", tag = "models",
     operation_id = "list_model_versions",
     params(("portal" = i64, Path, description = "HubSpot portal id")),
-    responses((status = 200, body = VersionList), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = VersionList), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -267,7 +268,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/admin/portals/{portal}/model", tag = "models",
     operation_id = "get_active_model",
     params(("portal" = i64, Path, description = "HubSpot portal id")),
-    responses((status = 200, body = ModelView), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ModelView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn active(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -284,7 +285,7 @@ pub(crate) async fn active(
     operation_id = "get_model_version",
     params(("portal" = i64, Path, description = "HubSpot portal id"),
            ("version" = i32, Path, description = "model version")),
-    responses((status = 200, body = ModelView), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ModelView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn version(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -312,7 +313,7 @@ pub(crate) struct Validated {
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     request_body(content = Object, description = "a model document", content_type = "application/json"),
     responses((status = 200, body = Validated), (status = 422, body = InvalidModel),
-              (status = 404, body = crate::openapi::ErrorBody)),
+              (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn validate(
     t: web::Data<Tenancy>,
@@ -334,7 +335,7 @@ pub(crate) async fn validate(
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     request_body(content = Object, description = "a draft model document", content_type = "application/json"),
     responses((status = 200, body = console::Preview), (status = 422, body = InvalidModel),
-              (status = 404, body = crate::openapi::ErrorBody)),
+              (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn preview(
     t: web::Data<Tenancy>,
@@ -373,8 +374,8 @@ pub(crate) struct Activated {
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     request_body(content = Object, description = "a model document", content_type = "application/json"),
     responses((status = 201, body = Saved), (status = 422, body = InvalidModel),
-              (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)),
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn save(
     t: web::Data<Tenancy>,
@@ -391,7 +392,7 @@ pub(crate) async fn save(
     let version = models::insert_and_activate(&t.pool, portal, compiled.model(), &created_by)
         .await
         .map_err(db)?
-        .ok_or_else(super::not_found)?;
+        .ok_or_else(crate::scope::not_found)?;
     tracing::info!(portal_id = %portal, version, person_id = person.person_id, "Model version saved and activated.");
     Ok(HttpResponse::Created().json(Saved {
         version,
@@ -404,8 +405,8 @@ pub(crate) async fn save(
     operation_id = "activate_model_version",
     params(("portal" = i64, Path, description = "HubSpot portal id"),
            ("version" = i32, Path, description = "a stored model version (1 or more)")),
-    responses((status = 200, body = Activated), (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)),
+    responses((status = 200, body = Activated), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn activate(
     t: web::Data<Tenancy>,

@@ -7,12 +7,12 @@ use ember_core::store::agencies::Role;
 use ember_core::store::portals::PortalSummary;
 use serde::Serialize;
 
-use super::{db, not_found, portal_role, require};
+use super::db;
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
 use crate::routes::webhooks::workflow::SECRET_HEADER;
-use crate::state::Intake;
+use crate::scope::{not_found, portal_role, require};
+use crate::state::{Intake, Tenancy};
 
 /// A portal with the person's role in the agency that owns it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,7 +32,7 @@ pub(crate) struct PortalsView {
 /// `GET /admin/portals`: every portal of every agency the person belongs to.
 #[utoipa::path(get, path = "/admin/portals", tag = "portals", operation_id = "list_portals",
     responses((status = 200, description = "Each portal with the person's role", body = PortalsView),
-              (status = 401, body = crate::openapi::ErrorBody)))]
+              (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -59,7 +59,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/admin/portals/{portal}", tag = "portals", operation_id = "get_portal",
     params(("portal" = i64, Path, description = "HubSpot portal id")),
     responses((status = 200, description = "The portal and the person's role", body = PortalView),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn get(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -81,7 +81,7 @@ pub(crate) async fn get(
 #[utoipa::path(post, path = "/admin/portals/{portal}/uninstall", tag = "portals",
     operation_id = "uninstall_portal", params(("portal" = i64, Path, description = "HubSpot portal id")),
     responses((status = 200, description = "`{portal_id, status, refresh_token_deleted, app_uninstalled}`", body = Object),
-              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn uninstall(
     t: web::Data<Tenancy>,
@@ -152,7 +152,7 @@ pub(crate) async fn rotate_webhook_secret(
         secret, shown this once (Ember stores only its SHA-256), and where a workflow's \"Send a webhook\" \
         action sends it. The earlier secret stops working at once in this api process, and within \
         `intake.webhook_secret.cache_secs` in the others.", body = Object),
-              (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(crate) async fn webhook_secret(
     t: web::Data<Tenancy>,

@@ -11,11 +11,12 @@ use ember_core::store::{console, models};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::db;
 use super::models::active_model;
-use super::{db, portal_role};
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;
-use crate::routes::oauth::Tenancy;
+use crate::scope::portal_role;
+use crate::state::Tenancy;
 
 /// Contacts a list shows unless `limit` says otherwise, and the most it may ask for.
 const DEFAULT_LIMIT: i64 = 20;
@@ -51,7 +52,7 @@ pub(crate) struct ScoresView {
 #[utoipa::path(get, path = "/admin/portals/{portal}/scores", tag = "scores",
     operation_id = "get_scores",
     params(("portal" = i64, Path, description = "HubSpot portal id")),
-    responses((status = 200, body = ScoresView), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ScoresView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn scores(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -161,8 +162,8 @@ pub(crate) struct ContactList {
     params(("portal" = i64, Path, description = "HubSpot portal id"),
            ("sort" = Option<String>, Query, description = "`top` (default) or `rising`"),
            ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
-    responses((status = 200, body = ContactList), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ContactList), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn contacts(
     t: web::Data<Tenancy>,
     person: CurrentPerson,
@@ -198,7 +199,7 @@ pub(crate) async fn contacts(
     operation_id = "explain_contact",
     params(("portal" = i64, Path, description = "HubSpot portal id"),
            ("contact" = i64, Path, description = "HubSpot contact id")),
-    responses((status = 200, body = console::Explanation), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = console::Explanation), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn contact(
     t: web::Data<Tenancy>,
     person: CurrentPerson,

@@ -11,9 +11,9 @@ use ember_core::tenancy::install::{AgencyChoice, InstallError, complete_oauth_in
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::Tenancy;
 use super::page::{failure, invite_refused, page};
 use crate::session::{SESSION_COOKIE, STATE_COOKIE};
+use crate::state::Tenancy;
 
 #[derive(Deserialize)]
 pub(crate) struct CallbackQuery {

@@ -8,9 +8,9 @@ use ember_core::store::invites::InviteRefusal;
 use ember_hubspot::AuthorizeRequest;
 use serde::Deserialize;
 
-use super::Tenancy;
 use super::page::{failure, invite_refused};
 use crate::session::{CSRF_HEADER, SESSION_COOKIE, STATE_COOKIE, check_csrf};
+use crate::state::Tenancy;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InstallQuery {
