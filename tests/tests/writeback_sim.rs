@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ember_core::domain::PortalId;
+use ember_core::store::writeback_dead_letters;
 use ember_tests::{TestDb, init, unique_name};
 use hubspot_sim::{Faults, PortalSpec, SimConfig, SimHandle, SimServer};
-use writeback_support::writeback::{Crm, WritebackOptions, store};
+use writeback_support::writeback::{Crm, WritebackOptions};
 use writeback_support::*;
 
 struct Rig {
@@ -308,7 +309,7 @@ async fn with_30_percent_5xx_and_429_bursts_every_newest_value_arrives() {
     assert!(max_in_rolling_window(&calls) <= 110);
     rig.assert_hubspot_holds(&ids, |id| if ids[..300].contains(&id) { 3 } else { 2 });
     assert!(
-        store::dead_letters(&rig.db.pool, rig.portal)
+        writeback_dead_letters::list(&rig.db.pool, rig.portal, i64::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -402,7 +403,9 @@ async fn multi_status_rows_are_settled_one_by_one() {
     // Missing properties: provisioned, then the values arrived.
     rig.assert_hubspot_holds(&[ids[4], ids[5], ids[8], ids[9]], |_| 1);
     // Bad value: dead-lettered with HubSpot's reason.
-    let dead = store::dead_letters(&rig.db.pool, rig.portal).await.unwrap();
+    let dead = writeback_dead_letters::list(&rig.db.pool, rig.portal, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].contact_id, ids[3] as i64);
     assert_eq!(dead[0].version, 2);

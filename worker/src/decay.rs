@@ -35,10 +35,7 @@ pub async fn sweep_once(
     batch: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(SWEEP_LOCK_KEY)
-        .fetch_one(&mut *tx)
-        .await?;
+    let leader = ember_core::store::try_advisory_xact_lock(&mut tx, SWEEP_LOCK_KEY).await?;
     if !leader {
         return Ok(0);
     }

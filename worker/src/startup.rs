@@ -176,8 +176,7 @@ impl Worker {
             .database
             .lazy_pool()
             .context("invalid database settings")?;
-        sqlx::query("SELECT 1")
-            .execute(&pool)
+        ember_core::store::ping(&pool)
             .await
             .context("cannot reach PostgreSQL")?;
         let topology = Topology::from_settings(&settings.amqp);

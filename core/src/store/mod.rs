@@ -42,6 +42,23 @@ impl DatabaseSettings {
     }
 }
 
+/// One round trip to Postgres (`SELECT 1`): whether it answers, for startup checks.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
+/// Takes the transaction-scoped advisory lock `key` if it is free (`pg_try_advisory_xact_lock`):
+/// `false` means another transaction holds it. Released when the transaction ends.
+pub async fn try_advisory_xact_lock(
+    conn: &mut sqlx::PgConnection,
+    key: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await
+}
+
 /// Creates the database named in the settings if it does not exist (for `ember migrate`).
 pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
     use sqlx::Connection;

@@ -37,7 +37,6 @@
 pub mod hubspot_crm;
 pub mod limits;
 pub mod plan;
-pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -45,8 +44,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ember_core::domain::PortalId;
+use ember_core::domain::{ObjectId, PortalId};
 use ember_core::limiter::LimitError;
+use ember_core::store::{outbox, writeback_dead_letters};
 use ember_hubspot::crm::{BatchUpdate, RowResult, UpdateRow};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
@@ -58,7 +58,8 @@ pub use ember_core::limiter::LimiterGate;
 pub const DEFAULT_CONTEXT_WAIT: Duration = Duration::from_secs(60);
 /// After a timed-out call, the portal waits at least this long before sending again.
 const TIMEOUT_SETTLE: Duration = Duration::from_secs(15);
-pub use plan::{Backoff, Disposition, PendingWrite, Rotation, Values};
+pub use ember_core::store::outbox::{OutboxRow, Values};
+pub use plan::{Backoff, Disposition, Rotation};
 
 /// The HubSpot calls the write-back makes. Every implementation's calls must go through the
 /// portal's limiter (a `HubSpot` client built with [`LimiterGate`]).
@@ -211,7 +212,7 @@ impl<C: Crm> Writeback<C> {
         loop {
             let now = Instant::now();
             if last_scan.is_none_or(|t| now.duration_since(t) >= self.options.poll) {
-                match store::pending_portals(&self.pool).await {
+                match outbox::pending_portals(&self.pool).await {
                     Ok(portals) => rotation.sync(&portals),
                     Err(e) => {
                         tracing::warn!(error = %e, "Write-back could not list portals with pending writes.")
@@ -287,7 +288,7 @@ impl<C: Crm> Writeback<C> {
     pub async fn turn(&self, portal: PortalId) -> anyhow::Result<Turn> {
         let mut t = Turn::default();
         // Before the permit: a lingering portal must not spend one.
-        let ready = store::ready(
+        let ready = outbox::ready(
             &self.pool,
             portal,
             self.options.max_batch as i64,
@@ -317,7 +318,7 @@ impl<C: Crm> Writeback<C> {
             .begin()
             .await
             .context("Failed to begin the write-back transaction.")?;
-        let claimed = store::claim(
+        let claimed = outbox::claim(
             &mut tx,
             portal,
             self.options.max_batch as i64,
@@ -339,17 +340,19 @@ impl<C: Crm> Writeback<C> {
             return Ok(t);
         }
         let rows = plan::coalesce(claimed.rows);
-        let ids: Vec<_> = rows.iter().map(|r| r.contact).collect();
-        let written = store::written(&mut tx, portal, &ids)
+        let ids: Vec<_> = rows.iter().map(|r| r.contact_id).collect();
+        let written = outbox::written(&mut tx, portal, &ids)
             .await
             .context("Failed to read written values.")?;
         let mut settle = Settle::default();
-        let mut send: Vec<(PendingWrite, Values)> = Vec::new();
+        let mut send: Vec<(OutboxRow, Values)> = Vec::new();
         for row in rows {
-            let changed = plan::changed(written.get(&row.contact), &row.properties);
+            let changed = plan::changed(written.get(&row.contact_id), &row.properties);
             if changed.is_empty() {
                 t.done += 1;
-                settle.done.push((row.contact, row.version, Values::new()));
+                settle
+                    .done
+                    .push((row.contact_id, row.version, Values::new()));
             } else {
                 send.push((row, changed));
             }
@@ -359,7 +362,7 @@ impl<C: Crm> Writeback<C> {
             let batch: Vec<UpdateRow> = send
                 .iter()
                 .map(|(r, ch)| UpdateRow {
-                    id: r.contact.to_string(),
+                    id: r.contact_id.to_string(),
                     properties: ch.clone(),
                 })
                 .collect();
@@ -369,7 +372,7 @@ impl<C: Crm> Writeback<C> {
                         answer.rows.into_iter().map(|o| (o.id, o.result)).collect();
                     for (row, changed) in send {
                         let result = results
-                            .remove(&row.contact.to_string())
+                            .remove(&row.contact_id.to_string())
                             .unwrap_or(RowResult::Unknown);
                         self.settle_row(
                             portal,
@@ -392,7 +395,7 @@ impl<C: Crm> Writeback<C> {
                     tracing::warn!(portal = %portal, error = %e, "HubSpot refused a whole batch; retrying its rows one by one.");
                     for (row, changed) in send {
                         let one = vec![UpdateRow {
-                            id: row.contact.to_string(),
+                            id: row.contact_id.to_string(),
                             properties: changed.clone(),
                         }];
                         let disposition = match self.crm.batch_update(portal, one).await {
@@ -442,7 +445,7 @@ impl<C: Crm> Writeback<C> {
                 }
             }
         }
-        store::settle(&mut tx, portal, &settle.done, &settle.retired)
+        outbox::settle(&mut tx, portal, &settle.done, &settle.retired)
             .await
             .context("Failed to settle outbox rows.")?;
         tx.commit()
@@ -468,7 +471,7 @@ impl<C: Crm> Writeback<C> {
         &self,
         portal: PortalId,
         tx: &mut PgConnection,
-        row: PendingWrite,
+        row: OutboxRow,
         changed: Values,
         disposition: Disposition,
         t: &mut Turn,
@@ -477,57 +480,61 @@ impl<C: Crm> Writeback<C> {
         match disposition {
             Disposition::Done => {
                 t.done += 1;
-                settle.done.push((row.contact, row.version, changed));
+                settle.done.push((row.contact_id, row.version, changed));
             }
-            Disposition::NotFound => match self.crm.resolve(portal, &row.contact.to_string()).await
-            {
-                Ok(None) => {
-                    tracing::info!(portal = %portal, contact = %row.contact, "Contact deleted in HubSpot; its pending score is retired.");
-                    t.retired += 1;
-                    settle.retired.push((row.contact, row.version));
-                }
-                Ok(Some(current))
-                    if current != row.contact.to_string()
-                        && store::has_own_score(tx, portal, current.parse().unwrap_or(0))
-                            .await? =>
-                {
-                    // Merged into a record Ember scores itself: that newer score wins.
-                    tracing::info!(portal = %portal, contact = %row.contact, survivor = %current,
-                        "Contact was merged into a record with its own score; its pending score is retired.");
-                    t.retired += 1;
-                    settle.retired.push((row.contact, row.version));
-                }
-                Ok(Some(current)) if current != row.contact.to_string() => {
-                    // Merged: the survivor gets every value, with a single update.
-                    let one = vec![UpdateRow {
-                        id: current.clone(),
-                        properties: row.properties.clone(),
-                    }];
-                    let outcome = self.crm.batch_update(portal, one).await;
-                    match outcome.map(|a| {
-                        a.rows
-                            .into_iter()
-                            .next()
-                            .map(|o| o.result)
-                            .unwrap_or(RowResult::Unknown)
-                    }) {
-                        Ok(RowResult::Updated) => {
-                            tracing::info!(portal = %portal, contact = %row.contact, survivor = %current,
-                                "Contact was merged; its score was written to the surviving record.");
-                            t.merged += 1;
-                            settle.retired.push((row.contact, row.version));
-                        }
-                        Ok(result) => match plan::classify(&result) {
-                            Disposition::BadValue { category, reason } => {
-                                self.dead(portal, tx, &row, &category, &reason, t).await?
-                            }
-                            _ => t.retry += 1,
-                        },
-                        Err(_) => t.retry += 1,
+            Disposition::NotFound => {
+                match self.crm.resolve(portal, &row.contact_id.to_string()).await {
+                    Ok(None) => {
+                        tracing::info!(portal = %portal, contact = %row.contact_id, "Contact deleted in HubSpot; its pending score is retired.");
+                        t.retired += 1;
+                        settle.retired.push((row.contact_id, row.version));
                     }
+                    Ok(Some(current))
+                        if current != row.contact_id.to_string()
+                            && match current.parse().ok().and_then(|n| ObjectId::new(n).ok()) {
+                                // No contact has an unparsable id, so none has a score of its own.
+                                None => false,
+                                Some(id) => outbox::has_own_score(tx, portal, id).await?,
+                            } =>
+                    {
+                        // Merged into a record Ember scores itself: that newer score wins.
+                        tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
+                        "Contact was merged into a record with its own score; its pending score is retired.");
+                        t.retired += 1;
+                        settle.retired.push((row.contact_id, row.version));
+                    }
+                    Ok(Some(current)) if current != row.contact_id.to_string() => {
+                        // Merged: the survivor gets every value, with a single update.
+                        let one = vec![UpdateRow {
+                            id: current.clone(),
+                            properties: row.properties.clone(),
+                        }];
+                        let outcome = self.crm.batch_update(portal, one).await;
+                        match outcome.map(|a| {
+                            a.rows
+                                .into_iter()
+                                .next()
+                                .map(|o| o.result)
+                                .unwrap_or(RowResult::Unknown)
+                        }) {
+                            Ok(RowResult::Updated) => {
+                                tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
+                                "Contact was merged; its score was written to the surviving record.");
+                                t.merged += 1;
+                                settle.retired.push((row.contact_id, row.version));
+                            }
+                            Ok(result) => match plan::classify(&result) {
+                                Disposition::BadValue { category, reason } => {
+                                    self.dead(portal, tx, &row, &category, &reason, t).await?
+                                }
+                                _ => t.retry += 1,
+                            },
+                            Err(_) => t.retry += 1,
+                        }
+                    }
+                    Ok(Some(_)) | Err(_) => t.retry += 1,
                 }
-                Ok(Some(_)) | Err(_) => t.retry += 1,
-            },
+            }
             Disposition::MissingProperty(name) => {
                 if !t.provisioned {
                     match self.crm.provision(portal).await {
@@ -559,14 +566,14 @@ impl<C: Crm> Writeback<C> {
         &self,
         portal: PortalId,
         tx: &mut PgConnection,
-        row: &PendingWrite,
+        row: &OutboxRow,
         category: &str,
         reason: &str,
         t: &mut Turn,
     ) -> anyhow::Result<()> {
-        tracing::error!(portal = %portal, contact = %row.contact, version = row.version, category, reason,
+        tracing::error!(portal = %portal, contact = %row.contact_id, version = row.version, category, reason,
             "HubSpot refused a score value; dead-lettered (a bug: Ember wrote a value its property does not accept).");
-        store::dead_letter(tx, portal, row, category, reason)
+        writeback_dead_letters::record(tx, portal, row, category, reason)
             .await
             .context("Failed to dead-letter a write.")?;
         t.dead += 1;
@@ -576,6 +583,6 @@ impl<C: Crm> Writeback<C> {
 
 #[derive(Default)]
 struct Settle {
-    done: Vec<(ember_core::domain::ObjectId, i64, Values)>,
-    retired: Vec<(ember_core::domain::ObjectId, i64)>,
+    done: Vec<(ObjectId, i64, Values)>,
+    retired: Vec<(ObjectId, i64)>,
 }
