@@ -13,6 +13,10 @@ use crate::domain::{ObjectId, PortalId};
 /// Prefix of a write-back dead letter's id in the admin API (event dead letters have their own).
 pub const ID_PREFIX: &str = "writeback-";
 
+/// Category of a dead letter the worker records itself: HubSpot resolved a merged contact to a
+/// survivor id that is not a contact id, so there is no record to write the score to.
+pub const INVALID_SURVIVOR: &str = "EMBER_INVALID_SURVIVOR_ID";
+
 /// One refused write: the one type over `writeback_dead_letters`, for the admin API, the
 /// console and tests.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

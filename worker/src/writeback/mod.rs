@@ -491,10 +491,22 @@ impl<C: Crm> Writeback<C> {
                     }
                     Ok(Some(current))
                         if current != row.contact_id.to_string()
-                            && match current.parse().ok().and_then(|n| ObjectId::new(n).ok()) {
-                                // No contact has an unparsable id, so none has a score of its own.
-                                None => false,
+                            && survivor_id(&current).is_none() =>
+                    {
+                        // A survivor id that is no contact id: writing to it cannot succeed, and
+                        // asking again gets the same answer. A permanent failure of this row.
+                        let reason = format!(
+                            "HubSpot resolved contact {} to {current:?}, which is not a contact id",
+                            row.contact_id
+                        );
+                        let category = writeback_dead_letters::INVALID_SURVIVOR;
+                        self.dead(portal, tx, &row, category, &reason, t).await?
+                    }
+                    Ok(Some(current))
+                        if current != row.contact_id.to_string()
+                            && match survivor_id(&current) {
                                 Some(id) => outbox::has_own_score(tx, portal, id).await?,
+                                None => false,
                             } =>
                     {
                         // Merged into a record Ember scores itself: that newer score wins.
@@ -572,13 +584,18 @@ impl<C: Crm> Writeback<C> {
         t: &mut Turn,
     ) -> anyhow::Result<()> {
         tracing::error!(portal = %portal, contact = %row.contact_id, version = row.version, category, reason,
-            "HubSpot refused a score value; dead-lettered (a bug: Ember wrote a value its property does not accept).");
+            "A score write cannot succeed; dead-lettered (HubSpot refused a value Ember wrote, or named a survivor that is no contact id).");
         writeback_dead_letters::record(tx, portal, row, category, reason)
             .await
             .context("Failed to dead-letter a write.")?;
         t.dead += 1;
         Ok(())
     }
+}
+
+/// The contact id HubSpot's resolved `id` names, if it is one.
+fn survivor_id(id: &str) -> Option<ObjectId> {
+    ObjectId::new(id.parse().ok()?).ok()
 }
 
 #[derive(Default)]
