@@ -27,6 +27,12 @@
 //!   so that rows arriving meanwhile share the call (a full batch goes at once); within the
 //!   linger it goes as soon as the portal has been **quiet** ([`WritebackOptions::quiet`]: no
 //!   new score for that long), so a burst is written right after it ends, in full batches;
+//!
+//!   Both are timing: nothing the write-back can read says whether more scores for the portal
+//!   are coming (the events queue is shared by every portal). On a loaded machine a pause in
+//!   processing longer than `quiet` splits a burst into more, smaller calls, never into wrong
+//!   values; so tests assert calls ≤ rows written, and the minimum only in a benchmark
+//!   (worker/README.md, "Write-back");
 //! - a contact whose snapshot still waits for its context fetch is not written yet (up to
 //!   [`WritebackOptions::context_wait`]): its score lacks the fit properties and is about to
 //!   change (the fetch rescores it at once).
