@@ -381,13 +381,15 @@ impl<C: Crm> Writeback<C> {
                             .remove(&row.contact_id.to_string())
                             .unwrap_or(RowResult::Unknown);
                         self.settle_row(
-                            portal,
-                            &mut tx,
+                            &mut Round {
+                                portal,
+                                tx: &mut tx,
+                                turn: &mut t,
+                                settle: &mut settle,
+                            },
                             row,
                             changed,
                             plan::classify(&result),
-                            &mut t,
-                            &mut settle,
                         )
                         .await?;
                     }
@@ -418,13 +420,15 @@ impl<C: Crm> Writeback<C> {
                             Err(e) => Disposition::Transient(e.to_string()),
                         };
                         self.settle_row(
-                            portal,
-                            &mut tx,
+                            &mut Round {
+                                portal,
+                                tx: &mut tx,
+                                turn: &mut t,
+                                settle: &mut settle,
+                            },
                             row,
                             changed,
                             disposition,
-                            &mut t,
-                            &mut settle,
                         )
                         .await?;
                     }
@@ -472,17 +476,22 @@ impl<C: Crm> Writeback<C> {
         Ok(t)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Settles one row of an answer into the round: written, merged, retired, retried or
+    /// dead-lettered.
     async fn settle_row(
         &self,
-        portal: PortalId,
-        tx: &mut PgConnection,
+        round: &mut Round<'_>,
         row: OutboxRow,
         changed: Values,
         disposition: Disposition,
-        t: &mut Turn,
-        settle: &mut Settle,
     ) -> anyhow::Result<()> {
+        let Round {
+            portal,
+            tx,
+            turn: t,
+            settle,
+        } = round;
+        let portal = *portal;
         match disposition {
             Disposition::Done => {
                 t.done += 1;
@@ -602,6 +611,15 @@ impl<C: Crm> Writeback<C> {
 /// The contact id HubSpot's resolved `id` names, if it is one.
 fn survivor_id(id: &str) -> Option<ObjectId> {
     ObjectId::new(id.parse().ok()?).ok()
+}
+
+/// What settling one answer works on: the portal, its transaction, the turn's counts and the
+/// rows to settle (instead of seven parameters).
+struct Round<'a> {
+    portal: PortalId,
+    tx: &'a mut PgConnection,
+    turn: &'a mut Turn,
+    settle: &'a mut Settle,
 }
 
 #[derive(Default)]
