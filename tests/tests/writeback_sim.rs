@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ember_core::domain::PortalId;
+use ember_core::store::writeback_dead_letters;
 use ember_tests::{TestDb, init, unique_name};
 use hubspot_sim::{Faults, PortalSpec, SimConfig, SimHandle, SimServer};
-use writeback_support::writeback::{Crm, WritebackOptions, store};
+use writeback_support::writeback::{Crm, WritebackOptions};
 use writeback_support::*;
 
 struct Rig {
@@ -308,7 +309,7 @@ async fn with_30_percent_5xx_and_429_bursts_every_newest_value_arrives() {
     assert!(max_in_rolling_window(&calls) <= 110);
     rig.assert_hubspot_holds(&ids, |id| if ids[..300].contains(&id) { 3 } else { 2 });
     assert!(
-        store::dead_letters(&rig.db.pool, rig.portal)
+        writeback_dead_letters::list(&rig.db.pool, rig.portal, i64::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -402,7 +403,9 @@ async fn multi_status_rows_are_settled_one_by_one() {
     // Missing properties: provisioned, then the values arrived.
     rig.assert_hubspot_holds(&[ids[4], ids[5], ids[8], ids[9]], |_| 1);
     // Bad value: dead-lettered with HubSpot's reason.
-    let dead = store::dead_letters(&rig.db.pool, rig.portal).await.unwrap();
+    let dead = writeback_dead_letters::list(&rig.db.pool, rig.portal, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].contact_id, ids[3] as i64);
     assert_eq!(dead[0].version, 2);
@@ -558,4 +561,97 @@ async fn a_daily_429_pauses_the_portal_until_its_midnight() {
     p.gate.settled().await;
     p.limiter.delete_all_keys().await.unwrap();
     sim.shutdown().await;
+}
+
+/// HubSpot answering `OBJECT_NOT_FOUND` for every row and resolving every id to `survivor`.
+struct NotFoundCrm {
+    survivor: String,
+    updates: std::sync::Mutex<Vec<String>>,
+}
+
+impl Crm for NotFoundCrm {
+    async fn batch_update(
+        &self,
+        _portal: PortalId,
+        rows: Vec<ember_hubspot::crm::UpdateRow>,
+    ) -> Result<ember_hubspot::crm::BatchUpdate, ember_hubspot::Error> {
+        let mut updates = self.updates.lock().unwrap();
+        updates.extend(rows.iter().map(|r| r.id.clone()));
+        let rows = rows
+            .into_iter()
+            .map(|r| ember_hubspot::crm::RowOutcome {
+                id: r.id,
+                result: ember_hubspot::crm::RowResult::Failed {
+                    category: "OBJECT_NOT_FOUND".into(),
+                    message: "Could not get some CONTACT objects".into(),
+                },
+            })
+            .collect();
+        Ok(ember_hubspot::crm::BatchUpdate { rows })
+    }
+
+    async fn resolve(
+        &self,
+        _portal: PortalId,
+        _id: &str,
+    ) -> Result<Option<String>, ember_hubspot::Error> {
+        Ok(Some(self.survivor.clone()))
+    }
+
+    async fn provision(&self, _portal: PortalId) -> Result<(), ember_hubspot::Error> {
+        Ok(())
+    }
+}
+
+/// A merged contact whose survivor id is not a contact id is a permanent failure of that row:
+/// dead-lettered with the reason, never written to "contact 0" and never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_survivor_that_is_no_contact_id_is_dead_lettered() {
+    ember_tests::init();
+    let db = ember_tests::TestDb::new().await.unwrap();
+    let portal = db.add_portal(4343).await.unwrap();
+    let limiter = Arc::new(
+        ember_core::limiter::Limiter::connect(
+            ember_tests::REDIS_URL,
+            &ember_tests::unique_name("wb"),
+            limiter_settings(1),
+        )
+        .unwrap(),
+    );
+    let gate = Arc::new(writeback_support::writeback::LimiterGate::new(
+        limiter.clone(),
+        ember_core::limiter::AccountLimits::public(ember_core::limiter::PortalZone::UTC),
+    ));
+    let crm = Arc::new(NotFoundCrm {
+        survivor: "not-a-number".into(),
+        updates: Default::default(),
+    });
+    let wb = writeback_support::writeback::Writeback::new(
+        db.pool.clone(),
+        crm.clone(),
+        gate.clone(),
+        WritebackOptions::default(),
+    )
+    .await
+    .unwrap();
+    fill_outbox(&db.pool, portal, &[77], 3).await.unwrap();
+
+    let turn = wb.turn(portal).await.unwrap();
+
+    assert_eq!((turn.sent, turn.dead, turn.retry), (1, 1, 0), "{turn:?}");
+    assert_eq!(*crm.updates.lock().unwrap(), vec!["77".to_owned()]);
+    let dead = writeback_dead_letters::list(&db.pool, portal, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].contact_id, dead[0].version), (77, 3));
+    assert_eq!(dead[0].category, writeback_dead_letters::INVALID_SURVIVOR);
+    assert!(
+        dead[0].reason.contains("not-a-number"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(pending(&db.pool, portal).await, 0);
+    gate.settled().await;
+    limiter.delete_all_keys().await.ok();
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use ember_core::store::portals::{self, PortalStatus};
 use ember_core::telemetry;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -18,7 +19,11 @@ use tokio::sync::watch;
 
 /// Statuses a portal can have (`portals.status`); each is reported, zeros included, so a
 /// dashboard's `needs_reauth` series exists before the first portal needs it.
-const PORTAL_STATUSES: [&str; 3] = ["active", "needs_reauth", "uninstalled"];
+const PORTAL_STATUSES: [(PortalStatus, &str); 3] = [
+    (PortalStatus::Active, "active"),
+    (PortalStatus::NeedsReauth, "needs_reauth"),
+    (PortalStatus::Uninstalled, "uninstalled"),
+];
 
 async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
     handle.run_upkeep();
@@ -74,15 +79,14 @@ pub async fn serve(
 }
 
 async fn record_portal_statuses(pool: &PgPool) {
-    let rows = ember_core::store::portals::count_by_status(pool).await;
-    match rows {
+    match portals::count_by_status(pool).await {
         Ok(rows) => {
-            for status in PORTAL_STATUSES {
+            for (status, label) in PORTAL_STATUSES {
                 let n = rows
                     .iter()
-                    .find(|(s, _)| s == status)
+                    .find(|(s, _)| *s == status)
                     .map_or(0, |(_, n)| *n);
-                metrics::gauge!("ember_portals", "status" => status).set(n as f64);
+                metrics::gauge!("ember_portals", "status" => label).set(n as f64);
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not count portals by status for /metrics"),

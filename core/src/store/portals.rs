@@ -157,6 +157,30 @@ pub enum AppKind {
     Private,
 }
 
+/// How every active portal is authorized (`app_kind`, `private_tier`), for the limiter's
+/// per-portal limits. A CHECK constraint keeps `app_kind` to the two kinds, so the typed decode
+/// cannot meet a third.
+pub async fn active_app_kinds(
+    pool: &PgPool,
+) -> Result<Vec<(PortalId, AppKind, Option<i32>)>, sqlx::Error> {
+    let rows: Vec<(i64, AppKind, Option<i32>)> = sqlx::query_as(
+        "SELECT portal_id, app_kind, private_tier FROM portals WHERE status = 'active'",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, kind, tier)| Some((PortalId::new(p).ok()?, kind, tier)))
+        .collect())
+}
+
+/// How many portals have each status (statuses without portals are absent).
+pub async fn count_by_status(pool: &PgPool) -> Result<Vec<(PortalStatus, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM portals GROUP BY status")
+        .fetch_all(pool)
+        .await
+}
+
 /// What a portal is, as the admin API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct PortalSummary {
@@ -221,13 +245,6 @@ pub async fn status<'e, E: sqlx::PgExecutor<'e>>(
     sqlx::query_scalar("SELECT status FROM portals WHERE portal_id = $1")
         .bind(portal.get())
         .fetch_optional(executor)
-        .await
-}
-
-/// How many portals are in each status (for the workers' `ember_portals` gauge).
-pub async fn count_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, count(*) FROM portals GROUP BY status")
-        .fetch_all(pool)
         .await
 }
 

@@ -1,27 +1,33 @@
-//! Write-back dead letters (`writeback_dead_letters`): values HubSpot refused for a reason
-//! retrying cannot fix, which the worker moved out of the outbox (worker/src/writeback). Here:
-//! reading them per portal, and replaying one (back into `score_outbox`) once the cause is fixed.
-
-use std::collections::BTreeMap;
+//! Write-back dead letters (`writeback_dead_letters`): values HubSpot refused (or the worker
+//! could not place) for a reason retrying cannot fix, moved out of the outbox by the write-back
+//! (worker/src/writeback). Here: recording one, reading them per portal, and replaying one
+//! (back into `score_outbox`, through [`super::outbox`]) once the cause is fixed.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
 
-use crate::domain::PortalId;
+use super::outbox::{self, OutboxRow, Values};
+use crate::domain::{ObjectId, PortalId};
 
 /// Prefix of a write-back dead letter's id in the admin API (event dead letters have their own).
 pub const ID_PREFIX: &str = "writeback-";
 
-/// One refused write.
+/// Category of a dead letter the worker records itself: HubSpot resolved a merged contact to a
+/// survivor id that is not a contact id, so there is no record to write the score to.
+pub const INVALID_SURVIVOR: &str = "EMBER_INVALID_SURVIVOR_ID";
+
+/// One refused write: the one type over `writeback_dead_letters`, for the admin API, the
+/// console and tests.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WritebackDeadLetter {
     pub id: i64,
     pub contact_id: i64,
     /// The contact's `score_version` of these values.
     pub version: i64,
-    pub properties: Json<BTreeMap<String, String>>,
-    /// HubSpot's error category (`VALIDATION_ERROR`...).
+    pub properties: Json<Values>,
+    /// HubSpot's error category (`VALIDATION_ERROR`...), or Ember's own when the worker
+    /// refused the row itself (see [`INVALID_SURVIVOR`]).
     pub category: String,
     pub reason: String,
     pub created_at: DateTime<Utc>,
@@ -32,6 +38,31 @@ impl WritebackDeadLetter {
     pub fn public_id(&self) -> String {
         format!("{ID_PREFIX}{}", self.id)
     }
+}
+
+/// Moves a pending write that cannot succeed to the dead letters, with its reason: inserts the
+/// letter and removes the outbox row at that version (a newer score stays queued), in the
+/// caller's transaction.
+pub async fn record(
+    conn: &mut PgConnection,
+    portal: PortalId,
+    row: &OutboxRow,
+    category: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO writeback_dead_letters (portal_id, contact_id, version, properties, category, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(portal.get())
+    .bind(row.contact_id.get())
+    .bind(row.version)
+    .bind(Json(&row.properties))
+    .bind(category)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    outbox::delete_sent(conn, portal, &[(row.contact_id, row.version)]).await
 }
 
 /// The portal's newest `limit` dead letters, newest first.
@@ -73,7 +104,7 @@ pub async fn replay(
     id: i64,
 ) -> Result<Option<Replayed>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let letter: Option<(i64, i64, serde_json::Value)> = sqlx::query_as(
+    let letter: Option<(i64, i64, Json<Values>)> = sqlx::query_as(
         "DELETE FROM writeback_dead_letters WHERE portal_id = $1 AND id = $2 \
          RETURNING contact_id, version, properties",
     )
@@ -81,7 +112,7 @@ pub async fn replay(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((contact, version, properties)) = letter else {
+    let Some((contact, version, Json(properties))) = letter else {
         return Ok(None);
     };
     let current: bool = sqlx::query_scalar(
@@ -93,23 +124,17 @@ pub async fn replay(
     .bind(version)
     .fetch_one(&mut *tx)
     .await?;
-    let outcome = if current {
-        sqlx::query(
-            "INSERT INTO score_outbox (portal_id, contact_id, properties, version) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (portal_id, contact_id) DO UPDATE SET properties = EXCLUDED.properties, \
-                 version = EXCLUDED.version, updated_at = now() \
-             WHERE score_outbox.version < EXCLUDED.version",
-        )
-        .bind(portal.get())
-        .bind(contact)
-        .bind(properties)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
-        Replayed::Requeued
-    } else {
-        Replayed::Superseded
+    let outcome = match ObjectId::new(contact) {
+        Ok(contact_id) if current => {
+            let row = OutboxRow {
+                contact_id,
+                properties,
+                version,
+            };
+            outbox::upsert(&mut tx, portal, &[row]).await?;
+            Replayed::Requeued
+        }
+        _ => Replayed::Superseded,
     };
     tx.commit().await?;
     Ok(Some(outcome))

@@ -1,4 +1,4 @@
-//! The processing consumer: one message (an [`EventBatch`] of up to 100 events of one portal), one
+//! The processing consumer: one message (an [`EventBatch`] of up to 500 events of one portal), one
 //! Postgres transaction, a handful of statements whatever the number of events:
 //!
 //! 1. `dedupe::claim`: insert every event's key (one `INSERT … SELECT unnest … ON CONFLICT DO

@@ -7,41 +7,22 @@
 
 use std::time::Duration;
 
-use ember_core::domain::PortalId;
 use ember_core::limiter::AccountLimits;
-use ember_core::store::portals::AppKind;
+use ember_core::store::portals;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::LimiterGate;
 
-/// The limits of a portal authorized as `app_kind` (`public` | `private`) with `tier` calls per
-/// 10 s: [`AccountLimits::of_portal`], the one mapping the api's health figures use too.
-/// Anything but `private` is the public app.
-pub fn account_limits(app_kind: &str, tier: Option<i32>) -> AccountLimits {
-    let kind = if app_kind == "private" {
-        AppKind::Private
-    } else {
-        AppKind::Public
-    };
-    AccountLimits::of_portal(kind, tier)
-}
-
-/// Sets the gate's limits of every active portal; returns how many were set.
+/// Sets the gate's limits of every active portal; returns how many were set. The app kind is
+/// decoded as [`portals::AppKind`] from the row, and mapped by [`AccountLimits::of_portal`],
+/// the one mapping the api's health figures use too.
 pub async fn load(pool: &PgPool, gate: &LimiterGate) -> Result<usize, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<i32>)> = sqlx::query_as(
-        "SELECT portal_id, app_kind, private_tier FROM portals WHERE status = 'active'",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut n = 0;
-    for (portal, kind, tier) in rows {
-        if let Ok(portal) = PortalId::new(portal) {
-            gate.set_limits(portal, account_limits(&kind, tier));
-            n += 1;
-        }
+    let rows = portals::active_app_kinds(pool).await?;
+    for (portal, kind, tier) in &rows {
+        gate.set_limits(*portal, AccountLimits::of_portal(*kind, *tier));
     }
-    Ok(n)
+    Ok(rows.len())
 }
 
 /// Reloads the limits every `every` until `shutdown` turns true (new installs, tier changes).
@@ -68,30 +49,29 @@ pub async fn run_refresher(
 #[cfg(test)]
 mod tests {
     use ember_core::limiter::AppType;
+    use ember_core::store::portals::AppKind;
 
     use super::*;
 
     #[test]
     fn tiers_map_to_limits() {
-        assert_eq!(account_limits("public", None).app, AppType::Public);
+        let limits = AccountLimits::of_portal;
+        assert_eq!(limits(AppKind::Public, None).app, AppType::Public);
         assert_eq!(
-            account_limits("private", Some(100)).app,
+            limits(AppKind::Private, Some(100)).app,
             AppType::PRIVATE_STARTER
         );
         assert_eq!(
-            account_limits("private", Some(150)).app,
+            limits(AppKind::Private, Some(150)).app,
             AppType::Private {
                 burst: 150,
                 daily: 500_000
             }
         );
         assert_eq!(
-            account_limits("private", Some(190)).app,
+            limits(AppKind::Private, Some(190)).app,
             AppType::PRIVATE_PROFESSIONAL
         );
-        assert_eq!(
-            account_limits("private", None).app,
-            AppType::PRIVATE_STARTER
-        );
+        assert_eq!(limits(AppKind::Private, None).app, AppType::PRIVATE_STARTER);
     }
 }

@@ -2,36 +2,25 @@
 //! row of a multi-status answer, backoff with full jitter, and the fair rotation of portals.
 //! No I/O here.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ember_core::domain::{ObjectId, PortalId};
+use ember_core::store::outbox::{OutboxRow, Values};
 use ember_hubspot::crm::RowResult;
 
-/// HubSpot property values: `""` clears a value.
-pub type Values = BTreeMap<String, String>;
-
-/// One contact's pending write, as the outbox holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingWrite {
-    pub contact: ObjectId,
-    pub properties: Values,
-    /// The contact's score version: only grows.
-    pub version: i64,
-}
-
 /// Keeps one write per contact, the one with the highest version, in first-seen order.
-pub fn coalesce(rows: impl IntoIterator<Item = PendingWrite>) -> Vec<PendingWrite> {
+pub fn coalesce(rows: impl IntoIterator<Item = OutboxRow>) -> Vec<OutboxRow> {
     let mut order: Vec<ObjectId> = Vec::new();
-    let mut newest: HashMap<ObjectId, PendingWrite> = HashMap::new();
+    let mut newest: HashMap<ObjectId, OutboxRow> = HashMap::new();
     for row in rows {
-        match newest.get(&row.contact) {
+        match newest.get(&row.contact_id) {
             None => {
-                order.push(row.contact);
-                newest.insert(row.contact, row);
+                order.push(row.contact_id);
+                newest.insert(row.contact_id, row);
             }
             Some(old) if old.version < row.version => {
-                newest.insert(row.contact, row);
+                newest.insert(row.contact_id, row);
             }
             Some(_) => {}
         }
@@ -233,9 +222,9 @@ mod tests {
             .collect()
     }
 
-    fn row(c: i64, v: i64, score: &str) -> PendingWrite {
-        PendingWrite {
-            contact: id(c),
+    fn row(c: i64, v: i64, score: &str) -> OutboxRow {
+        OutboxRow {
+            contact_id: id(c),
             properties: values(&[("ember_score", score)]),
             version: v,
         }
