@@ -1,5 +1,5 @@
 -- People who sign in with HubSpot. Identity is HubSpot's user id from the access-token info
--- (FACTS.md D.3); the email is kept for display only.
+-- (docs/hubspot.md D.3); the email is kept for display only.
 CREATE TABLE people (
     person_id     BIGSERIAL PRIMARY KEY,
     hub_user_id   BIGINT NOT NULL UNIQUE CHECK (hub_user_id > 0),

@@ -56,7 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // One TLS provider for the whole process (see STACK.md: two would panic at first use).
+    // One TLS provider for the whole process (see docs/dependencies.md, "rustls": two would panic at first use).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {

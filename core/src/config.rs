@@ -42,7 +42,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct OAuthSettings {
-    /// Required scopes asked for at install (FACTS.md D.1).
+    /// Required scopes asked for at install (docs/hubspot.md D.1).
     pub scopes: Vec<String>,
     /// Optional scopes (`optional_scope`).
     pub optional_scopes: Vec<String>,

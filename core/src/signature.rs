@@ -1,4 +1,4 @@
-//! HubSpot request signatures (v1, v2, v3), as HubSpot documents them (shared/hubspot/FACTS.md,
+//! HubSpot request signatures (v1, v2, v3), as HubSpot documents them (docs/hubspot.md,
 //! sections B and J).
 //!
 //! Verification is the only way to obtain a [`VerifiedBody`], and the normalizer accepts nothing

@@ -69,7 +69,7 @@ impl HubSpot {
     /// A client without a gate. Redirects are never followed (the OAuth docs' advice against
     /// SSRF, and HubSpot's API does not redirect).
     pub fn new(config: HubSpotConfig) -> Result<Self, Error> {
-        // reqwest is built without a TLS provider (STACK.md); a process that has not chosen one
+        // reqwest is built without a TLS provider (docs/dependencies.md, "rustls"); a process that has not chosen one
         // gets ring rather than a panic in `build()`.
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();

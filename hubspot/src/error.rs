@@ -17,7 +17,7 @@ pub enum Error {
     /// HubSpot answered with a non-success status.
     #[error("{0}")]
     Api(Box<ApiFailure>),
-    /// The OAuth token endpoint refused a code exchange or refresh (FACTS.md D.6).
+    /// The OAuth token endpoint refused a code exchange or refresh (docs/hubspot.md D.6).
     #[error("{0}")]
     OAuth(Box<OAuthFailure>),
     /// HubSpot could not be reached, or the connection broke (always transient).
@@ -44,7 +44,7 @@ pub enum Error {
     Invalid(String),
 }
 
-/// A non-success answer from a HubSpot API path (FACTS.md H, G).
+/// A non-success answer from a HubSpot API path (docs/hubspot.md H, G).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiFailure {
     /// The call, e.g. `POST /crm/v3/objects/contacts/batch/update`.
@@ -77,7 +77,7 @@ impl fmt::Display for ApiFailure {
     }
 }
 
-/// The token endpoint's refusal: RFC 6749 `error` plus HubSpot's `status` (FACTS.md D.6).
+/// The token endpoint's refusal: RFC 6749 `error` plus HubSpot's `status` (docs/hubspot.md D.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthFailure {
     /// RFC 6749 code, e.g. `invalid_grant`; absent on older bodies.
@@ -114,7 +114,7 @@ impl OAuthFailure {
     }
 }
 
-/// Statuses HubSpot documents as retryable (FACTS.md G, "Retryable statuses").
+/// Statuses HubSpot documents as retryable (docs/hubspot.md G, "Retryable statuses").
 fn transient_status(status: u16) -> bool {
     matches!(
         status,

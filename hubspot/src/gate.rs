@@ -4,7 +4,7 @@
 //!
 //! Gated: every call authorized by a portal's token on the API host (CRM, properties, account,
 //! self-uninstall). Not gated: the OAuth token endpoint and token info, which HubSpot does not
-//! count against the portal's burst limit (FACTS.md G; the simulator agrees).
+//! count against the portal's burst limit (docs/hubspot.md G; the simulator agrees).
 
 use std::future::Future;
 use std::pin::Pin;

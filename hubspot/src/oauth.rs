@@ -1,6 +1,6 @@
-//! OAuth 2.0 for the public app (FACTS.md D): the authorize URL, code exchange and refresh
-//! (the `oauth2` crate, driven by our reqwest 0.13 through [`oauth_http`], STACK.md), access
-//! token info, refresh-token deletion, and the app's self-uninstall (FACTS.md A.6).
+//! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize URL, code exchange and refresh
+//! (the `oauth2` crate, driven by our reqwest 0.13 through [`oauth_http`], docs/dependencies.md, "oauth2"), access
+//! token info, refresh-token deletion, and the app's self-uninstall (docs/hubspot.md A.6).
 
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ pub struct HubSpotTokenFields {
 impl oauth2::ExtraTokenFields for HubSpotTokenFields {}
 
 /// The token endpoint's error body, parsed leniently: RFC 6749 fields and HubSpot's own, any of
-/// which may be missing on older bodies (FACTS.md D.6).
+/// which may be missing on older bodies (docs/hubspot.md D.6).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HubSpotOAuthError {
     #[serde(default)]
@@ -152,7 +152,7 @@ enum AdapterError {
     },
 }
 
-/// The oauth2 5 HTTP client over reqwest 0.13 (STACK.md). 429 and 5xx answers are turned into
+/// The oauth2 5 HTTP client over reqwest 0.13 (docs/dependencies.md, "oauth2"). 429 and 5xx answers are turned into
 /// errors here, so that they stay transient instead of being parsed as OAuth refusals.
 async fn oauth_http(
     client: reqwest::Client,
@@ -192,7 +192,7 @@ async fn oauth_http(
 const TOKEN_ENDPOINT: &str = "POST /oauth/v1/token";
 
 impl HubSpot {
-    /// The authorize URL a person is sent to (FACTS.md D.1).
+    /// The authorize URL a person is sent to (docs/hubspot.md D.1).
     pub fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Url {
         let mut url = self.inner.config.auth_base_url.clone();
         let base = url.path().trim_end_matches('/').to_owned();
@@ -210,7 +210,7 @@ impl HubSpot {
             }
             q.append_pair("state", request.state);
         }
-        // Space must be %20, not '+' (FACTS.md D.1).
+        // Space must be %20, not '+' (docs/hubspot.md D.1).
         let fixed = url.as_str().replace('+', "%20");
         Url::parse(&fixed).unwrap_or(url)
     }
@@ -224,7 +224,7 @@ impl HubSpot {
         let token_url = TokenUrl::from_url(self.api_url("/oauth/v1/token"));
         Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
-            // HubSpot takes client_id and client_secret in the form body (FACTS.md D.2).
+            // HubSpot takes client_id and client_secret in the form body (docs/hubspot.md D.2).
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url))
     }
@@ -261,7 +261,7 @@ impl HubSpot {
     }
 
     /// `GET /oauth/v1/access-tokens/{token}`: the hub, user and scopes of an access token
-    /// (FACTS.md D.3). Not gated.
+    /// (docs/hubspot.md D.3). Not gated.
     pub async fn access_token_info(&self, token: &SecretString) -> Result<AccessTokenInfo, Error> {
         const ENDPOINT: &str = "GET /oauth/v1/access-tokens/{token}";
         let url = self.token_url("/oauth/v1/access-tokens", token);
@@ -280,7 +280,7 @@ impl HubSpot {
     }
 
     /// `DELETE /oauth/v1/refresh-tokens/{token}`: deletes the refresh token only; the app stays
-    /// installed (FACTS.md D.4). `Ok(false)` when HubSpot did not know the token.
+    /// installed (docs/hubspot.md D.4). `Ok(false)` when HubSpot did not know the token.
     pub async fn delete_refresh_token(&self, refresh_token: &SecretString) -> Result<bool, Error> {
         const ENDPOINT: &str = "DELETE /oauth/v1/refresh-tokens/{token}";
         let url = self.token_url("/oauth/v1/refresh-tokens", refresh_token);
@@ -300,7 +300,7 @@ impl HubSpot {
     }
 
     /// `DELETE /appinstalls/v3/external-install`: the app uninstalls itself from the portal
-    /// whose token this is (FACTS.md A.6). Gated.
+    /// whose token this is (docs/hubspot.md A.6). Gated.
     pub async fn uninstall_app(&self, portal: i64, token: &SecretString) -> Result<(), Error> {
         const ENDPOINT: &str = "DELETE /appinstalls/v3/external-install";
         let request = self.request(

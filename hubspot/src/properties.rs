@@ -1,4 +1,4 @@
-//! Properties API (FACTS.md F): list and create property groups and properties, and
+//! Properties API (docs/hubspot.md F): list and create property groups and properties, and
 //! [`HubSpot::ensure_properties`], which provisions a group and its properties idempotently:
 //! existing ones with the same type are fine, a different type is reported as a conflict.
 

@@ -1,4 +1,4 @@
-//! Rate-limit telemetry: the `X-HubSpot-RateLimit-*` headers of one answer (FACTS.md G), parsed
+//! Rate-limit telemetry: the `X-HubSpot-RateLimit-*` headers of one answer (docs/hubspot.md G), parsed
 //! into [`RateLimitTelemetry`], returned with every result ([`Reply`]) and given to the
 //! [`crate::CallGate`] so the limiter can adapt to what HubSpot reports.
 
@@ -10,7 +10,7 @@ use crate::wire::rate_limit::{
 };
 
 /// What one answer said about the portal's rate limits. Every header is optional: OAuth
-/// answers carry no daily headers, search answers carry none at all (FACTS.md G, E.5).
+/// answers carry no daily headers, search answers carry none at all (docs/hubspot.md G, E.5).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimitTelemetry {
     /// HTTP status of the answer (429 = over a limit).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// How a portal's calls are authorized, which decides its rate limits (FACTS.md G).
+/// How a portal's calls are authorized, which decides its rate limits (docs/hubspot.md G).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AppType {
@@ -32,7 +32,7 @@ impl AppType {
         daily: 500_000,
     };
     /// Professional private app: 190 per 10 s, 625,000 per day (the usage page's figure;
-    /// the changelog says 650,000, FACTS.md G).
+    /// the changelog says 650,000, docs/hubspot.md G).
     pub const PRIVATE_PROFESSIONAL: AppType = AppType::Private {
         burst: 190,
         daily: 625_000,
@@ -60,11 +60,11 @@ impl AppType {
     }
 }
 
-/// Public apps: 110 per 10 s per installing account (FACTS.md G).
+/// Public apps: 110 per 10 s per installing account (docs/hubspot.md G).
 pub const PUBLIC_APP_BURST: u32 = 110;
 /// The rolling window of the burst limit.
 pub const BURST_WINDOW_MS: i64 = 10_000;
-/// Search: 5 requests per second per account (FACTS.md E.5).
+/// Search: 5 requests per second per account (docs/hubspot.md E.5).
 pub const SEARCH_PER_SECOND: usize = 5;
 
 /// The public app Ember registers: OAuth credentials, scopes, webhook target.
@@ -74,13 +74,13 @@ pub struct AppConfig {
     pub app_id: u64,
     /// OAuth client id.
     pub client_id: String,
-    /// OAuth client secret; also the webhook signing key (FACTS.md B).
+    /// OAuth client secret; also the webhook signing key (docs/hubspot.md B).
     pub client_secret: String,
     /// Allowed redirect URIs (exact match).
     pub redirect_uris: Vec<String>,
     /// Scopes the authorize URL must include.
     pub required_scopes: Vec<String>,
-    /// The app's single webhook target URL (FACTS.md A.1); `None` = no delivery.
+    /// The app's single webhook target URL (docs/hubspot.md A.1); `None` = no delivery.
     pub webhook_target_url: Option<String>,
     /// In-flight webhook requests per installing account (HubSpot default 10).
     pub max_concurrent_requests: usize,
@@ -117,11 +117,11 @@ pub struct SimConfig {
     pub start_ms: Option<i64>,
     /// Clock speed (1.0 = real time).
     pub clock_speed: f64,
-    /// App-webhook response timeout (HubSpot: 5 s, FACTS.md A.5), in real time.
+    /// App-webhook response timeout (HubSpot: 5 s, docs/hubspot.md A.5), in real time.
     pub webhook_timeout: Duration,
-    /// Workflow-webhook connect timeout (3 s, FACTS.md C), real time.
+    /// Workflow-webhook connect timeout (3 s, docs/hubspot.md C), real time.
     pub workflow_connect_timeout: Duration,
-    /// Workflow-webhook response timeout (30 s, FACTS.md C), real time.
+    /// Workflow-webhook response timeout (30 s, docs/hubspot.md C), real time.
     pub workflow_timeout: Duration,
     /// How often the delivery loop looks for due batches, real time.
     pub delivery_tick: Duration,

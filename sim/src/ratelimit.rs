@@ -1,4 +1,4 @@
-//! HubSpot's rate limits per portal (FACTS.md G): a rolling 10-second window (110 calls for
+//! HubSpot's rate limits per portal (docs/hubspot.md G): a rolling 10-second window (110 calls for
 //! the public app, the tier's burst for a private app), a daily count reset at midnight in the
 //! portal's time zone, and search's own 5 per second. Rejected calls do not consume capacity.
 
@@ -105,7 +105,7 @@ impl Limiter {
         Verdict::Allowed(headers(self))
     }
 
-    /// Admits or rejects one search call (5 per rolling second, FACTS.md E.5).
+    /// Admits or rejects one search call (5 per rolling second, docs/hubspot.md E.5).
     pub(crate) fn check_search(&mut self, now_ms: i64) -> bool {
         while self.search.front().is_some_and(|t| *t <= now_ms - 1_000) {
             self.search.pop_front();

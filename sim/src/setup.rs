@@ -35,7 +35,7 @@ pub struct Faults {
     pub out_of_order: bool,
 }
 
-/// A webhook subscription of the app (FACTS.md A.3, A.4).
+/// A webhook subscription of the app (docs/hubspot.md A.3, A.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
@@ -112,7 +112,7 @@ pub struct WorkflowConfig {
     /// "Include request signature in header": v2 with the app's client secret.
     #[serde(default = "yes")]
     pub sign: bool,
-    /// Also send v3 headers (unverified for workflows, FACTS.md B): off by default.
+    /// Also send v3 headers (unverified for workflows, docs/hubspot.md B): off by default.
     #[serde(default)]
     pub include_v3: bool,
 }

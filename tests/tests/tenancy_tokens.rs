@@ -413,7 +413,7 @@ async fn invalid_grant_marks_the_portal_needs_reauth_and_no_further_writes_happe
     let w = World::new().await;
     let (portal, _) = w.installed_portal().await;
     let m = w.manager().await;
-    // Uninstalled (or revoked) in HubSpot: this app gets no uninstall webhook (FACTS.md A.6).
+    // Uninstalled (or revoked) in HubSpot: this app gets no uninstall webhook (docs/hubspot.md A.6).
     w.sim.control().uninstall(portal.get() as u64);
     w.expire_in(portal, 10).await;
     let err = m.access_token(portal).await.unwrap_err();

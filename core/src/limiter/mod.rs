@@ -50,7 +50,7 @@ const ANSWERS_TTL_MS: u64 = 2 * 86_400_000;
 /// After a Redis failure, the next attempt to use Redis waits this long.
 const REDIS_RETRY: Duration = Duration::from_secs(1);
 
-/// How the portal's calls are authorized, which decides its limits (FACTS.md G).
+/// How the portal's calls are authorized, which decides its limits (docs/hubspot.md G).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AppType {
     /// The public (OAuth) app: `limiter.public_burst` (110) per window, no daily limit.
@@ -65,7 +65,7 @@ impl AppType {
         burst: 100,
         daily: 250_000,
     };
-    /// Professional private app: 190 per 10 s, 625,000 per day (usage page; FACTS.md G).
+    /// Professional private app: 190 per 10 s, 625,000 per day (usage page; docs/hubspot.md G).
     pub const PRIVATE_PROFESSIONAL: AppType = AppType::Private {
         burst: 190,
         daily: 625_000,

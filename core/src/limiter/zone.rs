@@ -1,5 +1,5 @@
 //! A portal's time zone, which decides when its daily API budget resets (HubSpot: midnight in
-//! the account's time-zone setting, FACTS.md G).
+//! the account's time-zone setting, docs/hubspot.md G).
 
 use std::fmt;
 use std::str::FromStr;

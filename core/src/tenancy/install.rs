@@ -348,7 +348,7 @@ pub struct Uninstalled {
 }
 
 /// Uninstalls Ember from a portal: deletes the refresh token at HubSpot, calls HubSpot's
-/// self-uninstall with the access token (FACTS.md A.6: deleting the refresh token alone does
+/// self-uninstall with the access token (docs/hubspot.md A.6: deleting the refresh token alone does
 /// not uninstall), then marks the portal `uninstalled` and deletes its tokens. HubSpot failures
 /// are reported but the local uninstall still happens when HubSpot says the tokens are dead.
 pub async fn uninstall(

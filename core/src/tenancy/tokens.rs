@@ -11,7 +11,7 @@
 //! well; the row lock needs no key scheme and dies with the transaction.
 //!
 //! Outcomes of a refresh: transient failures (network, 429, 5xx) are retried with backoff; an
-//! `invalid_grant` (refresh token revoked or app uninstalled, FACTS.md A.6, D.6) marks the
+//! `invalid_grant` (refresh token revoked or app uninstalled, docs/hubspot.md A.6, D.6) marks the
 //! portal `needs_reauth` and deletes its dead tokens, so no further writes happen for it
 //! (events are still scored; the write-back cannot get a token); other refusals are returned.
 

@@ -1,6 +1,6 @@
 //! Batch read and batch update. Every update input carries an `objectWriteTraceId` (its own id),
 //! HubSpot's documented opt-in for per-row errors: then a bad row fails alone in a 207 instead
-//! of failing the whole request (FACTS.md E.3). Results are matched by id or trace id, never by
+//! of failing the whole request (docs/hubspot.md E.3). Results are matched by id or trace id, never by
 //! position (HubSpot reorders them).
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! CRM v3 contacts (FACTS.md E): batch read and batch update of up to 100 records, with the
+//! CRM v3 contacts (docs/hubspot.md E): batch read and batch update of up to 100 records, with the
 //! per-row outcomes of a 207 multi-status answer, and single reads.
 
 mod batch;
@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::telemetry::Reply;
 use crate::wire::crm::SimplePublicObject;
 
-/// Most inputs of one batch call (FACTS.md E.3).
+/// Most inputs of one batch call (docs/hubspot.md E.3).
 pub const MAX_BATCH_INPUTS: usize = 100;
 
 /// The contacts object path.
@@ -23,7 +23,7 @@ pub(crate) const CONTACTS: &str = "/crm/v3/objects/contacts";
 
 impl HubSpot {
     /// `GET /crm/v3/objects/contacts/{id}?properties=...`; `None` when HubSpot has no such
-    /// contact (404). Merged ids resolve to the merged record (FACTS.md E.4).
+    /// contact (404). Merged ids resolve to the merged record (docs/hubspot.md E.4).
     pub async fn get_contact(
         &self,
         portal: i64,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The account's type, time zone and currencies. The daily rate limit resets at midnight in
-/// this time zone (FACTS.md G). The spec's own example adds `createdAt` and `portalName`,
+/// this time zone (docs/hubspot.md G). The spec's own example adds `createdAt` and `portalName`,
 /// which the schema does not list, so both are accepted as optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 //! CRM v3 object bodies for contacts: records, batch inputs and outputs, search, merge
-//! (FACTS.md E; SPEC `CRM/Contacts/Rollouts/424/v3/contacts.json`).
+//! (docs/hubspot.md E; SPEC `CRM/Contacts/Rollouts/424/v3/contacts.json`).
 
 use std::collections::BTreeMap;
 
@@ -11,10 +11,10 @@ use super::error::StandardError;
 /// Property values of a record, by internal name. HubSpot sends every value as a string
 /// (`"true"`, `"12877907025"`). The spec types them as plain strings and HubSpot documents
 /// that a property without a value is left out, but some clients report `null` for a
-/// requested empty property (FACTS.md K.12), so a `null` parses as `None`.
+/// requested empty property (docs/hubspot.md K.12), so a `null` parses as `None`.
 pub type PropertyValues = BTreeMap<String, Option<String>>;
 
-/// Property values in a write: a string per property; `""` clears a value (FACTS.md E.2).
+/// Property values in a write: a string per property; `""` clears a value (docs/hubspot.md E.2).
 pub type PropertyInputs = BTreeMap<String, String>;
 
 /// A CRM record (SPEC `SimplePublicObject`, `SimplePublicObjectWithAssociations`).
@@ -225,7 +225,7 @@ pub struct BatchUpdateRow {
     /// A unique-valued property the id refers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_property: Option<String>,
-    /// Unique per row: opts in to a 207 for rows that fail validation (FACTS.md E.3).
+    /// Unique per row: opts in to a 207 for rows that fail validation (docs/hubspot.md E.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_write_trace_id: Option<String>,
 }
@@ -284,7 +284,7 @@ pub enum BatchStatus {
 pub struct BatchResponse<T> {
     /// `COMPLETE` for synchronous calls.
     pub status: BatchStatus,
-    /// Rows that succeeded, **in no guaranteed order** (FACTS.md E.3): match by id.
+    /// Rows that succeeded, **in no guaranteed order** (docs/hubspot.md E.3): match by id.
     pub results: Vec<T>,
     /// When processing started.
     pub started_at: DateTime<Utc>,

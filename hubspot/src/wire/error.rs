@@ -1,5 +1,5 @@
 //! Error bodies: the standard `Error` of every v3 API, the `StandardError` rows of a 207
-//! multi-status answer, and their `ErrorDetail` (FACTS.md H; SPEC `Error`, `StandardError`).
+//! multi-status answer, and their `ErrorDetail` (docs/hubspot.md H; SPEC `Error`, `StandardError`).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ pub type ErrorContext = BTreeMap<String, Vec<String>>;
 
 /// The top-level error body of a failed call (SPEC `Error`: `category`, `correlationId`,
 /// `message` required). Real bodies also carry `status: "error"` and sometimes `requestId`
-/// (FACTS.md H), which the spec does not list.
+/// (docs/hubspot.md H), which the spec does not list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ErrorBody {
@@ -35,7 +35,7 @@ pub struct ErrorBody {
     /// Per-field details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ErrorDetail>>,
-    /// Seen on some real bodies (FACTS.md H).
+    /// Seen on some real bodies (docs/hubspot.md H).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
@@ -63,7 +63,7 @@ pub struct ErrorDetail {
 /// One failed row of a 207 multi-status batch answer (SPEC `StandardError`).
 ///
 /// The spec marks `status`, `category`, `message`, `context`, `errors` and `links` required,
-/// but HubSpot's own documented 207 example omits `errors` and `links` (FACTS.md E.3), so
+/// but HubSpot's own documented 207 example omits `errors` and `links` (docs/hubspot.md E.3), so
 /// those two default to empty when absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -72,7 +72,7 @@ pub struct StandardError {
     pub status: String,
     /// e.g. `OBJECT_NOT_FOUND`, `VALIDATION_ERROR`.
     pub category: String,
-    /// Human-readable; property validation puts a JSON array inside (FACTS.md E.3).
+    /// Human-readable; property validation puts a JSON array inside (docs/hubspot.md E.3).
     pub message: String,
     /// e.g. `{"ids": ["1"]}` or `{"objectWriteTraceId": ["t1"]}`: how to match the row.
     pub context: ErrorContext,
@@ -91,7 +91,7 @@ pub struct StandardError {
 }
 
 /// One entry of the JSON array HubSpot embeds in a property-validation `message`:
-/// `Property values were not valid: [{...}]` (FACTS.md E.3).
+/// `Property values were not valid: [{...}]` (docs/hubspot.md E.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PropertyValidationResult {
@@ -109,7 +109,7 @@ pub struct PropertyValidationResult {
     pub portal_id: u64,
 }
 
-/// Prefix of a property-validation message (FACTS.md E.3).
+/// Prefix of a property-validation message (docs/hubspot.md E.3).
 pub const PROPERTY_VALIDATION_PREFIX: &str = "Property values were not valid: ";
 
 /// Parses the property validation results out of such a message, if it is one.

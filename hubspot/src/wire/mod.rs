@@ -1,12 +1,12 @@
 //! HubSpot's wire types, written from HubSpot's published OpenAPI specs
-//! (`HubSpot/HubSpot-public-api-spec-collection`, paths in `shared/hubspot/FACTS.md`).
+//! (`HubSpot/HubSpot-public-api-spec-collection`, paths in `docs/hubspot.md`).
 //!
 //! These are the exact JSON shapes HubSpot sends and accepts. Ember's client parses them and
 //! the simulator (`hubspot-sim`) produces them, so both sides share one definition.
 //!
 //! Strictness: where a spec schema lists every field HubSpot sends, the type denies unknown
 //! fields and required fields are not `Option`. Where HubSpot's real bodies are known to omit
-//! a "required" field (FACTS.md H, E.3), the field keeps its non-optional type but defaults
+//! a "required" field (docs/hubspot.md H, E.3), the field keeps its non-optional type but defaults
 //! when absent, and the note says so. Webhook events have no spec and are an open set, so they
 //! accept unknown keys.
 

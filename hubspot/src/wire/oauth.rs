@@ -1,5 +1,5 @@
 //! OAuth v1 bodies: token responses, token info, and the token endpoint's errors
-//! (FACTS.md D; SPEC `Auth/Oauth/Rollouts/155908/v1/oauth.json`).
+//! (docs/hubspot.md D; SPEC `Auth/Oauth/Rollouts/155908/v1/oauth.json`).
 
 use serde::{Deserialize, Serialize};
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 /// `grant_type=refresh_token`.
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
-/// Access tokens live 30 minutes (FACTS.md D.2).
+/// Access tokens live 30 minutes (docs/hubspot.md D.2).
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 1800;
 
 /// The form body of `POST /oauth/v1/token` (SPEC form schema). Every field is optional in
@@ -45,7 +45,7 @@ pub struct TokenRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessTokenResponse {
-    /// The bearer token (up to 512 characters, FACTS.md D.2).
+    /// The bearer token (up to 512 characters, docs/hubspot.md D.2).
     pub access_token: String,
     /// The refresh token.
     pub refresh_token: String,
@@ -162,7 +162,7 @@ pub struct RefreshTokenInfo {
     pub user_id: u64,
     /// Granted scopes.
     pub scopes: Vec<String>,
-    /// `"refresh"` ([UNVERIFIED] value, FACTS.md D.4).
+    /// `"refresh"` ([UNVERIFIED] value, docs/hubspot.md D.4).
     pub token_type: String,
     /// The user's email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,7 +172,7 @@ pub struct RefreshTokenInfo {
     pub hub_domain: Option<String>,
 }
 
-/// A token-endpoint error (HTTP 400): RFC 6749 fields plus HubSpot's own (FACTS.md D.6).
+/// A token-endpoint error (HTTP 400): RFC 6749 fields plus HubSpot's own (docs/hubspot.md D.6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthError {

@@ -1,4 +1,4 @@
-//! Property definitions and groups (FACTS.md F; SPEC `CRM/Properties/Rollouts/145899/v3`).
+//! Property definitions and groups (docs/hubspot.md F; SPEC `CRM/Properties/Rollouts/145899/v3`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

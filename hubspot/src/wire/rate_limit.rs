@@ -1,4 +1,4 @@
-//! The 429 body and the rate-limit headers (FACTS.md G).
+//! The 429 body and the rate-limit headers (docs/hubspot.md G).
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,7 @@ pub const POLICY_TEN_SECONDLY_ROLLING: &str = "TEN_SECONDLY_ROLLING";
 /// `policyName` of the daily limit.
 pub const POLICY_DAILY: &str = "DAILY";
 
-/// The body of a 429 (FACTS.md G, official example). All fields are present there.
+/// The body of a 429 (docs/hubspot.md G, official example). All fields are present there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RateLimitError {

@@ -1,4 +1,4 @@
-//! HubSpot's own documented examples (FACTS.md) parse into the wire types; unknown fields in
+//! HubSpot's own documented examples (docs/hubspot.md) parse into the wire types; unknown fields in
 //! closed schemas are refused.
 
 use super::crm::BatchResponseSimplePublicObject;

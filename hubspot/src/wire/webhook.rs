@@ -1,5 +1,5 @@
 //! Webhook bodies as HubSpot POSTs them: a JSON array of events for app subscriptions
-//! (FACTS.md A.1, A.2), and the headers of both signature schemes (FACTS.md B).
+//! (docs/hubspot.md A.1, A.2), and the headers of both signature schemes (docs/hubspot.md B).
 //!
 //! There is no spec schema for delivered events, and HubSpot adds fields over time
 //! (`sourceId`, `changeFlag`, `objectTypeId`), so unknown keys are accepted: the set is open.
@@ -20,7 +20,7 @@ pub const HEADER_REQUEST_TIMESTAMP: &str = "X-HubSpot-Request-Timestamp";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEvent {
-    /// ID of the triggering event; **not guaranteed unique** (FACTS.md A.5).
+    /// ID of the triggering event; **not guaranteed unique** (docs/hubspot.md A.5).
     pub event_id: u64,
     /// The subscription that fired.
     pub subscription_id: u64,
@@ -31,7 +31,7 @@ pub struct WebhookEvent {
     /// Epoch milliseconds.
     pub occurred_at: i64,
     /// e.g. `contact.propertyChange`. The docs' table calls the key `eventType`; real
-    /// payloads use `subscriptionType` (FACTS.md A.2): both parse.
+    /// payloads use `subscriptionType` (docs/hubspot.md A.2): both parse.
     #[serde(alias = "eventType")]
     pub subscription_type: String,
     /// 0 on the first attempt.

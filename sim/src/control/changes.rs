@@ -92,7 +92,7 @@ impl Control {
     }
 
     /// Associates (or dissociates) a contact with a company: two events, as HubSpot sends
-    /// for a primary association (FACTS.md A.2).
+    /// for a primary association (docs/hubspot.md A.2).
     pub fn associate(&self, portal: PortalId, contact: u64, company: u64, removed: bool) {
         self.apply(portal, |w, _| {
             let p = w.portals.get(&portal)?;

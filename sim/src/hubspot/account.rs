@@ -1,5 +1,5 @@
 //! Account details (`GET /account-info/v3/details`, SPEC `PortalInformationResponse`) and the
-//! app's self-uninstall (`DELETE /appinstalls/v3/external-install`, FACTS.md A.6).
+//! app's self-uninstall (`DELETE /appinstalls/v3/external-install`, docs/hubspot.md A.6).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,5 +1,5 @@
 //! Single-record contact endpoints: GET, PATCH (both with `idProperty`, both following
-//! merged ids), create, DELETE, list, merge and GDPR delete (FACTS.md E.2, E.4).
+//! merged ids), create, DELETE, list, merge and GDPR delete (docs/hubspot.md E.2, E.4).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,4 +1,4 @@
-//! HubSpot's error bodies as the simulator sends them (FACTS.md H, D.6, E.3, G).
+//! HubSpot's error bodies as the simulator sends them (docs/hubspot.md H, D.6, E.3, G).
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -39,7 +39,7 @@ pub(crate) fn respond(status: StatusCode, body: &ErrorBody) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-/// 401: no or unknown token (FACTS.md D.6).
+/// 401: no or unknown token (docs/hubspot.md D.6).
 pub(crate) fn unauthenticated() -> HttpResponse {
     respond(
         StatusCode::UNAUTHORIZED,
@@ -50,7 +50,7 @@ pub(crate) fn unauthenticated() -> HttpResponse {
     )
 }
 
-/// 401: an expired access token (FACTS.md D.6).
+/// 401: an expired access token (docs/hubspot.md D.6).
 pub(crate) fn expired(ago_ms: i64) -> HttpResponse {
     let minutes = ago_ms / 60_000;
     let message = if minutes >= 60 {
@@ -128,7 +128,7 @@ pub(crate) fn row(
     }
 }
 
-/// The 429 body (FACTS.md G).
+/// The 429 body (docs/hubspot.md G).
 pub(crate) fn rate_limited(policy: &str) -> RateLimitError {
     let message = match policy {
         "DAILY" => "You have reached your daily limit.".to_string(),

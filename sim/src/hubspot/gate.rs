@@ -19,7 +19,7 @@ use crate::state::{PortalId, Shared};
 pub(crate) enum Limit {
     /// The burst and daily limits, with headers.
     Standard,
-    /// Search: 5/s, no headers (FACTS.md E.5).
+    /// Search: 5/s, no headers (docs/hubspot.md E.5).
     Search,
 }
 

@@ -1,4 +1,4 @@
-//! OAuth 2.0 for the public app (FACTS.md D): the authorize page (consent granted at once, or
+//! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize page (consent granted at once, or
 //! denied by a control flag), the v1 token endpoint with both grants, token info, and refresh
 //! token deletion. Access tokens live 1800 s of simulator time.
 
@@ -226,7 +226,7 @@ pub(crate) async fn token(
                 );
             };
             req.extensions_mut().insert(PortalTag(r.portal));
-            // HubSpot answers a refresh with the same refresh token (FACTS.md D.2, OBS).
+            // HubSpot answers a refresh with the same refresh token (docs/hubspot.md D.2, OBS).
             let access = issue_access(&mut w, r.portal, r.scopes.clone(), now);
             let body = token_response(&w, r.portal, access, refresh, r.scopes);
             HttpResponse::Ok().json(body)
@@ -326,7 +326,7 @@ pub(crate) async fn refresh_token_info(
 }
 
 /// `DELETE /oauth/v1/refresh-tokens/{token}`: deletes only the refresh token; access tokens
-/// keep working and the app stays installed (FACTS.md D.4).
+/// keep working and the app stays installed (docs/hubspot.md D.4).
 pub(crate) async fn delete_refresh_token(
     shared: web::Data<Shared>,
     req: HttpRequest,

@@ -1,4 +1,4 @@
-//! Property definitions and groups for contacts (FACTS.md F): list, read one, create (409 on
+//! Property definitions and groups for contacts (docs/hubspot.md F): list, read one, create (409 on
 //! a duplicate name), and the same for groups.
 
 use actix_web::http::StatusCode;
@@ -22,7 +22,7 @@ const READ: &[&str] = &[
 ];
 const WRITE: &[&str] = &["crm.schemas.contacts.write"];
 
-/// Valid `type` → `fieldType` pairs (FACTS.md F).
+/// Valid `type` → `fieldType` pairs (docs/hubspot.md F).
 fn pair_ok(type_: &str, field: &str) -> bool {
     matches!(
         (type_, field),

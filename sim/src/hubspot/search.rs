@@ -1,4 +1,4 @@
-//! `POST /crm/v3/objects/contacts/search` with HubSpot's own limits (FACTS.md E.5): 5 calls
+//! `POST /crm/v3/objects/contacts/search` with HubSpot's own limits (docs/hubspot.md E.5): 5 calls
 //! per second and no rate-limit headers, at most 200 per page and 10,000 in total, a body of
 //! at most 3,000 characters, 5 groups × 6 filters and 18 filters in all, one sort, oldest
 //! first by default.

@@ -1,4 +1,4 @@
-//! Contact records and how writes change them (FACTS.md E.2–E.4): values are strings, `""`
+//! Contact records and how writes change them (docs/hubspot.md E.2–E.4): values are strings, `""`
 //! clears, emails are unique, and a merge creates a new id. Value checks: `validation`.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use ember_hubspot::wire::crm::{PropertyValues, SimplePublicObject, ValueWithTime
 use super::Portal;
 use crate::clock::ms_to_datetime;
 
-/// Properties returned when a read names none (FACTS.md E.1).
+/// Properties returned when a read names none (docs/hubspot.md E.1).
 pub(crate) const DEFAULT_PROPERTIES: &[&str] = &[
     "createdate",
     "email",
@@ -250,7 +250,7 @@ impl Portal {
 
     /// Merges `secondary` into `primary`: a **new** record with a new id takes the primary's
     /// values (the secondary's fill gaps), both old ids keep resolving to it, and
-    /// `hs_merged_object_ids` lists the absorbed ids (FACTS.md E.4).
+    /// `hs_merged_object_ids` lists the absorbed ids (docs/hubspot.md E.4).
     pub(crate) fn merge_contacts(
         &mut self,
         primary: u64,
@@ -319,7 +319,7 @@ impl Portal {
 
 impl Contact {
     /// The wire record with the requested properties (defaults when none); properties without
-    /// a value are left out (FACTS.md E.1).
+    /// a value are left out (docs/hubspot.md E.1).
     pub(crate) fn to_wire(
         &self,
         properties: &[String],

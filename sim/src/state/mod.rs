@@ -45,7 +45,7 @@ impl Shared {
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         let clock = SimClock::new(start, config.clock_speed);
         if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Our reqwest has no built-in provider (STACK.md); a race with another installer
+            // Our reqwest has no built-in provider (docs/dependencies.md, "rustls"); a race with another installer
             // is harmless, so the result is ignored.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }

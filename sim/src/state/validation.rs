@@ -1,4 +1,4 @@
-//! HubSpot's checks on written values (FACTS.md E.2, E.3): unknown and read-only properties
+//! HubSpot's checks on written values (docs/hubspot.md E.2, E.3): unknown and read-only properties
 //! are refused, typed values are checked and normalised, `""` clears. Failures are the entries
 //! of HubSpot's `Property values were not valid: [...]` message.
 
@@ -26,7 +26,7 @@ fn normalize_time(value: &str, date_only: bool) -> Option<String> {
     if let Ok(ms) = value.parse::<i64>() {
         let t = ms_to_datetime(ms);
         if date_only {
-            // A date takes epoch ms at midnight UTC only (FACTS.md E.2).
+            // A date takes epoch ms at midnight UTC only (docs/hubspot.md E.2).
             return (ms % 86_400_000 == 0).then(|| t.format("%Y-%m-%d").to_string());
         }
         return Some(t.to_rfc3339_opts(SecondsFormat::Millis, true));

@@ -2,7 +2,7 @@
 //! events in batches of up to 100 (at most `max_concurrent_requests` in flight per portal),
 //! POSTs them signed (v1 + v3) to the app's target URL with a 5 s timeout, and reschedules
 //! failures (any 4xx/5xx, timeout, connection error) up to 10 times over about 24 hours of
-//! simulator time, with jitter (FACTS.md A.5). Every attempt is recorded.
+//! simulator time, with jitter (docs/hubspot.md A.5). Every attempt is recorded.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,7 @@ use crate::rng::SimRng;
 use crate::setup::{DeliveryAttempt, DeliveryKind};
 use crate::state::{PortalId, Shared, World};
 
-/// Most events in one request (FACTS.md A.1).
+/// Most events in one request (docs/hubspot.md A.1).
 pub(crate) const MAX_EVENTS_PER_BATCH: usize = 100;
 /// Delays before retry 1..=10, in simulator seconds (≈21 h in all; ±10% jitter keeps the
 /// last retry inside HubSpot's 24 hours).

@@ -1,5 +1,5 @@
 //! Turns record changes into webhook events for the app's active subscriptions, queued per
-//! portal (FACTS.md A.2, A.3).
+//! portal (docs/hubspot.md A.2, A.3).
 
 use ember_hubspot::wire::webhook::WebhookEvent;
 

@@ -1,4 +1,4 @@
-//! HubSpot's request signatures, computed the way HubSpot computes them (FACTS.md B, J):
+//! HubSpot's request signatures, computed the way HubSpot computes them (docs/hubspot.md B, J):
 //! v1 = hex SHA-256 of `secret + body`; v2 = hex SHA-256 of `secret + method + uri + body`;
 //! v3 = base64 HMAC-SHA256 (key: the client secret) of `method + uri + body + timestamp`,
 //! where `uri` has the listed percent-escapes decoded first. The simulator's own code, so
@@ -39,7 +39,7 @@ pub fn v3(client_secret: &str, method: &str, uri: &str, body: &[u8], timestamp_m
 }
 
 /// Decodes exactly the escapes HubSpot lists for v3, single pass, uppercase only
-/// (FACTS.md B: `%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B`).
+/// (docs/hubspot.md B: `%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B`).
 pub fn decode_v3_uri(uri: &str) -> String {
     const MAP: &[(&str, char)] = &[
         ("%3A", ':'),

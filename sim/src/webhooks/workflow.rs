@@ -1,9 +1,9 @@
-//! Workflow "Send a webhook" actions (FACTS.md C): a customized JSON body per enrolled
+//! Workflow "Send a webhook" actions (docs/hubspot.md C): a customized JSON body per enrolled
 //! contact, signed v2 with the app's client secret, retried for up to 3 days starting 1 minute
 //! after a failure with growing gaps of at most 8 hours, on 5xx, timeouts, connection errors
 //! and 429 (whose `Retry-After` is read as **milliseconds**), never on other 4xx.
 //!
-//! The customized body shows the type quirks the simulator assumes (FACTS.md K.1 says
+//! The customized body shows the type quirks the simulator assumes (docs/hubspot.md K.1 says
 //! HubSpot's are unverified, README "Workflow body"): record ids and numeric enumeration values
 //! as JSON numbers, dates and datetimes as epoch-millisecond numbers, booleans as the strings
 //! `"true"`/`"false"`, missing values as `""`.

@@ -29,7 +29,7 @@ pub(crate) async fn start_with(f: impl FnOnce(&mut SimConfig)) -> TestSim {
     };
     f(&mut cfg);
     let sim = SimServer::start(cfg).await.expect("sim starts");
-    // The sim installed the ring provider if none was (STACK.md trap), so clients build.
+    // The sim installed the ring provider if none was (docs/dependencies.md, "rustls"), so clients build.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -1,6 +1,6 @@
-//! Contact batch endpoints: read, create, update, upsert, archive (FACTS.md E.3).
+//! Contact batch endpoints: read, create, update, upsert, archive (docs/hubspot.md E.3).
 //!
-//! The rules the simulator applies, from FACTS.md and the spec:
+//! The rules the simulator applies, from docs/hubspot.md and the spec:
 //! - more than 100 inputs, or the same id twice: 400 for the whole request;
 //! - unknown ids (and merged-away ids: batch endpoints do not follow merges) are one
 //!   `OBJECT_NOT_FOUND` row error with `context.ids`, the other rows succeed: 207;

@@ -48,7 +48,7 @@ async fn update_or_upsert(
     let Some(p) = w.portals.get(&caller.portal) else {
         return caller.finish(errors::not_found());
     };
-    // FACTS.md E.3: batch/update by a non-unique (or email) idProperty is refused.
+    // docs/hubspot.md E.3: batch/update by a non-unique (or email) idProperty is refused.
     if matches!(kind, Kind::Update)
         && let Some(bad) = input.inputs.iter().find(|i| {
             i.id_property
