@@ -155,7 +155,13 @@ pub fn configure_extractor_errors(cfg: &mut web::ServiceConfig) {
         ApiError::new(status, code, format!("the JSON body was refused: {e}")).into()
     }))
     .app_data(web::PathConfig::default().error_handler(|e, _| {
-        ApiError::bad_request("invalid_path", format!("a path segment is not valid: {e}")).into()
+        // Not found, as actix answers it: no resource has that name.
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such resource: {e}"),
+        )
+        .into()
     }))
     .app_data(web::QueryConfig::default().error_handler(|e, _| {
         ApiError::bad_request(

@@ -1296,8 +1296,8 @@ async fn refusals_before_a_handler_runs_are_json_error_bodies() {
             Method::GET,
             "/admin/portals/not-a-number".to_owned(),
             "",
-            400,
-            "invalid_path",
+            404,
+            "not_found",
         ),
     ];
     for (method, path, body, status, code) in cases {
