@@ -14,6 +14,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Enables the install flow, the console and the admin API (they need a token key).
 const TEST_ENCRYPTION_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 
+/// Posts `body` until it is accepted (at most 4 s): the publisher retries a failed connect at
+/// most once a second. Returns the last status.
+async fn post_until_accepted(app: &TestApi, body: &str) -> u16 {
+    let mut status = 0;
+    for _ in 0..40 {
+        status = app
+            .post_app_webhook(body, Utc::now().timestamp_millis())
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
+
 #[tokio::test]
 async fn a_cut_broker_connection_gives_503_and_recovery_gives_200() {
     let proxy = CutProxy::start("127.0.0.1:5672").await.unwrap();
@@ -55,21 +74,11 @@ async fn a_cut_broker_connection_gives_503_and_recovery_gives_200() {
     assert!(ready["failing"].get("postgres").is_none(), "{ready}");
 
     proxy.restore();
-    // A failed connect is retried at most once a second, then the publish goes through.
-    let mut status = 0;
-    for _ in 0..40 {
-        status = app
-            .post_app_webhook(&body, Utc::now().timestamp_millis())
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, 200, "reconnects once the broker is back");
+    assert_eq!(
+        post_until_accepted(&app, &body).await,
+        200,
+        "reconnects once the broker is back"
+    );
 
     // Exactly the two accepted requests are on the queue; none of the refused ones.
     let batches = app.broker.drain_events().await.unwrap();
@@ -148,21 +157,11 @@ async fn the_api_starts_without_rabbitmq_answers_503_and_recovers() {
     assert!(ready["failing"]["rabbitmq"].is_string(), "{ready}");
 
     proxy.restore();
-    // The publisher retries a failed connect at most once a second.
-    let mut status = 0;
-    for _ in 0..40 {
-        status = app
-            .post_app_webhook(&body, Utc::now().timestamp_millis())
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, 200, "the api connects once the broker is back");
+    assert_eq!(
+        post_until_accepted(&app, &body).await,
+        200,
+        "the api connects once the broker is back"
+    );
     let batches = app.broker.drain_events().await.unwrap();
     assert_eq!(batches.len(), 1, "only the accepted request was queued");
 }

@@ -281,16 +281,7 @@ async fn failures_are_retried_then_dead_lettered_with_their_error_and_can_be_rep
     let broken = 4301;
     db.add_portal(broken).await.unwrap();
     // A stored model that cannot be read: a transient failure until someone fixes it.
-    sqlx::query("INSERT INTO scoring_models (portal_id, version, document, created_by) VALUES ($1, 1, '{\"version\": 1}', 't')")
-        .bind(broken)
-        .execute(&db.pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO scoring_model_active (portal_id, version) VALUES ($1, 1)")
-        .bind(broken)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    break_model(&db, broken).await;
 
     let worker = TestWorker::spawn(
         &settings,
