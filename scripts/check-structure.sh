@@ -19,7 +19,5 @@ else
   echo "no SQL outside core::store"
 fi
 
-# The simulator still has two module cycles (state <-> webhooks, control <-> hubspot); it joins
-# this list once they are gone.
-python3 scripts/check-module-cycles.py scoring core hubspot api worker cli || status=1
+python3 scripts/check-module-cycles.py scoring core hubspot api worker sim cli || status=1
 exit $status

@@ -14,6 +14,7 @@ mod config;
 mod control;
 mod generator;
 mod hubspot;
+mod in_flight;
 mod ratelimit;
 mod rng;
 mod server;

@@ -163,7 +163,7 @@ impl Control {
 
     /// Uninstalls the public app (as the user would in HubSpot's UI).
     pub fn uninstall(&self, portal: PortalId) {
-        super::uninstall_locked(&mut self.shared.world(), portal);
+        self.shared.world().uninstall(portal);
     }
 
     /// How the authorize page answers: deny consent, and which portal consents.

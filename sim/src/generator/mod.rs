@@ -18,10 +18,11 @@ mod data;
 use data::*;
 
 use crate::clock::ms_to_datetime;
+use crate::in_flight::WorkflowJob;
 use crate::rng::SimRng;
 use crate::state::properties::{LIFECYCLE, NUMEMPLOYEES, OWNERS};
 use crate::state::{ChangeSource, PortalId, World};
-use crate::webhooks::{WorkflowJob, workflow_body};
+use crate::webhooks::workflow_body;
 pub(crate) use data::TIME_ZONES;
 
 fn stamp(ms: i64) -> String {

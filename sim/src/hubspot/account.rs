@@ -44,6 +44,6 @@ pub(crate) async fn uninstall(shared: web::Data<Shared>, req: HttpRequest) -> Ht
         Err(r) => return r,
     };
     let mut w = shared.world();
-    crate::control::uninstall_locked(&mut w, caller.portal);
+    w.uninstall(caller.portal);
     caller.respond(StatusCode::NO_CONTENT).finish()
 }

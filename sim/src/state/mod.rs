@@ -22,10 +22,10 @@ pub(crate) fn contacts_default_properties() -> impl Iterator<Item = String> {
 use crate::calllog::CallLog;
 use crate::clock::SimClock;
 use crate::config::{AppConfig, AppType, SimConfig};
+use crate::in_flight::{AppBatch, WorkflowJob};
 use crate::ratelimit::Limiter;
 use crate::rng::SimRng;
 use crate::setup::{DeliveryAttempt, Faults, Subscription, WorkflowConfig};
-use crate::webhooks::{AppBatch, WorkflowJob};
 
 /// A HubSpot account id.
 pub use crate::setup::PortalId;
@@ -153,6 +153,18 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// Removes the public app from a portal: its tokens die, its webhooks stop (an uninstall
+    /// through the control API, or the app's own `DELETE` of its install).
+    pub(crate) fn uninstall(&mut self, portal: PortalId) {
+        if let Some(p) = self.portals.get_mut(&portal) {
+            p.installed = false;
+            p.pending.clear();
+        }
+        self.access_tokens.retain(|_, t| t.portal != portal);
+        self.refresh_tokens.retain(|_, t| t.portal != portal);
+        self.app_retries.retain(|b| b.portal != portal);
+    }
+
     fn new(config: &SimConfig) -> Self {
         let mut rng = SimRng::derive(config.seed, 1);
         Self {

@@ -14,6 +14,7 @@ use ember_hubspot::wire::webhook::{
 
 use super::signature;
 use super::workflow;
+use crate::in_flight::AppBatch;
 use crate::rng::SimRng;
 use crate::setup::{DeliveryAttempt, DeliveryKind};
 use crate::state::{PortalId, Shared, World};
@@ -25,16 +26,6 @@ pub(crate) const MAX_EVENTS_PER_BATCH: usize = 100;
 pub(crate) const APP_RETRY_DELAYS_S: [i64; 10] = [
     60, 120, 300, 600, 1_200, 2_400, 4_800, 9_000, 18_000, 40_000,
 ];
-
-/// One batch of events on its way to the app.
-#[derive(Debug, Clone)]
-pub(crate) struct AppBatch {
-    pub(crate) batch_id: u64,
-    pub(crate) portal: PortalId,
-    pub(crate) events: Vec<WebhookEvent>,
-    pub(crate) attempt: u32,
-    pub(crate) due_ms: i64,
-}
 
 /// Runs both delivery loops until `stop` flips.
 pub(crate) async fn run_app_delivery(

@@ -8,8 +8,8 @@ mod events;
 pub mod signature;
 mod workflow;
 
-pub(crate) use delivery::{APP_RETRY_DELAYS_S, AppBatch, run_app_delivery};
-pub(crate) use workflow::{WorkflowJob, workflow_body};
+pub(crate) use delivery::{APP_RETRY_DELAYS_S, run_app_delivery};
+pub(crate) use workflow::workflow_body;
 
 /// The `User-Agent` third-party captures show on HubSpot's webhook requests (docs/hubspot.md A.5).
 pub(crate) const USER_AGENT: &str = "HubSpot Connect 2.0 (http://dev.hubspot.com/) (namespace: webhooks-nio-http-client) - WebhooksExecutorDaemon-executor";

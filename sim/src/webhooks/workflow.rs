@@ -17,27 +17,14 @@ use ember_hubspot::wire::webhook::{
 use serde_json::{Map, Value, json};
 
 use super::signature;
+use crate::in_flight::WorkflowJob;
 use crate::setup::{DeliveryAttempt, DeliveryKind};
-use crate::state::{Contact, Portal, PortalId, Shared};
+use crate::state::{Contact, Portal, Shared};
 
 const FIRST_RETRY_MS: i64 = 60_000;
 const MAX_GAP_MS: i64 = 8 * 3_600_000;
 const RETRY_WINDOW_MS: i64 = 3 * 86_400_000;
 const MAX_IN_FLIGHT: usize = 20;
-
-/// One workflow webhook request, with its retry state.
-#[derive(Debug, Clone)]
-pub(crate) struct WorkflowJob {
-    pub(crate) job_id: u64,
-    pub(crate) portal: PortalId,
-    pub(crate) url: String,
-    pub(crate) body: Vec<u8>,
-    pub(crate) sign: bool,
-    pub(crate) include_v3: bool,
-    pub(crate) attempt: u32,
-    pub(crate) due_ms: i64,
-    pub(crate) first_ms: i64,
-}
 
 fn epoch_ms(v: &str) -> Value {
     if let Ok(ms) = v.parse::<i64>() {
