@@ -14,6 +14,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Enables the install flow, the console and the admin API (they need a token key).
 const TEST_ENCRYPTION_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 
+/// `GET /readyz`: its status and JSON body.
+async fn readiness(app: &TestApi) -> (u16, Value) {
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 /// Posts `body` until it is accepted (at most 4 s): the publisher retries a failed connect at
 /// most once a second. Returns the last status.
 async fn post_until_accepted(app: &TestApi, body: &str) -> u16 {
@@ -62,14 +74,8 @@ async fn a_cut_broker_connection_gives_503_and_recovery_gives_200() {
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["code"], "unavailable");
     }
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
-    let ready: Value = ready.json().await.unwrap();
+    let (status, ready) = readiness(&app).await;
+    assert_eq!(status, 503);
     assert!(ready["failing"]["rabbitmq"].is_string(), "{ready}");
     assert!(ready["failing"].get("postgres").is_none(), "{ready}");
 
@@ -94,14 +100,8 @@ async fn readiness_names_postgres_when_it_is_unreachable() {
     })
     .await
     .unwrap();
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
-    let ready: Value = ready.json().await.unwrap();
+    let (status, ready) = readiness(&app).await;
+    assert_eq!(status, 503);
     assert!(ready["failing"]["postgres"].is_string(), "{ready}");
     assert!(ready["failing"].get("rabbitmq").is_none(), "{ready}");
 
@@ -146,14 +146,8 @@ async fn the_api_starts_without_rabbitmq_answers_503_and_recovers() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
-    let ready: Value = ready.json().await.unwrap();
+    let (status, ready) = readiness(&app).await;
+    assert_eq!(status, 503);
     assert!(ready["failing"]["rabbitmq"].is_string(), "{ready}");
 
     proxy.restore();
@@ -178,15 +172,7 @@ async fn readiness_follows_failing_publishes_not_only_the_connection() {
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
-    let ready = |app: &TestApi| {
-        let request = app.client.get(format!("{}/readyz", app.address));
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        }
-    };
-    assert_eq!(ready(&app).await.0, 200);
+    assert_eq!(readiness(&app).await.0, 200);
 
     // Someone deletes the events queue: the connection is fine, every publish is unroutable.
     let connection = app.broker.connect().await.unwrap();
@@ -203,7 +189,7 @@ async fn readiness_follows_failing_publishes_not_only_the_connection() {
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 503);
-    let (status, body) = ready(&app).await;
+    let (status, body) = readiness(&app).await;
     assert_eq!(status, 503, "{body}");
     let reason = body["failing"]["rabbitmq"].as_str().unwrap_or_default();
     assert!(reason.contains("last publish failed"), "{body}");

@@ -218,12 +218,13 @@ impl Plan {
             }
         }
         if self.owns_prefix {
-            let topology = self
-                .settings("http://127.0.0.1:1")
-                .map(|settings| Topology::from_settings(&settings.amqp));
-            let deleted = match topology {
-                Ok(topology) => delete_broker_names(&self.amqp_url, &topology).await,
-                Err(e) => Err(e),
+            let settings = self.settings("http://127.0.0.1:1");
+            let deleted = match &settings {
+                Ok(settings) => {
+                    let topology = Topology::from_settings(&settings.amqp);
+                    delete_broker_names(&self.amqp_url, &topology).await
+                }
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
             };
             match deleted {
                 Ok(n) => lines.push(format!(
@@ -232,9 +233,9 @@ impl Plan {
                 )),
                 Err(e) => errors.push(e),
             }
-            let deleted = match self.settings("http://127.0.0.1:1") {
-                Ok(settings) => delete_redis_keys(&settings).await,
-                Err(e) => Err(e),
+            let deleted = match &settings {
+                Ok(settings) => delete_redis_keys(settings).await,
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
             };
             match deleted {
                 Ok(n) => lines.push(format!("Deleted {n} Redis keys under {}:.", self.prefix)),
