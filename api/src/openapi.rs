@@ -2,7 +2,7 @@
 //! annotations and served at `GET /api/openapi.json` (public: it describes routes, never data).
 //!
 //! Every `/admin` route registered in `crate::routes::admin::configure` is listed in
-//! [`AdminApi`]'s `paths(...)`; `tests/tests/admin_openapi.rs` calls every documented operation,
+//! [`AdminApi`]'s `paths(...)`; `tests/tests/it/admin_openapi.rs` calls every documented operation,
 //! so a route documented but not served (or served but broken) fails the build's tests.
 
 use std::sync::OnceLock;

@@ -2,10 +2,10 @@
 //! `hubspot-sim` over 60 s, as a fraction of the ceiling the limit allows (110 calls × 100
 //! contacts per 10 s = 1,100 contacts/s). Results go in BENCHMARKS.md, "Write-back".
 //!
-//! `cargo test -p ember-tests --release --test writeback_bench -- --ignored --nocapture`
+//! `cargo test -p ember-tests --release --test it writeback_bench:: -- --ignored --nocapture`
 //! (`WRITEBACK_BENCH_SECS` changes the duration).
 
-mod writeback_support;
+use crate::writeback_support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

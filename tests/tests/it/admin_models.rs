@@ -4,7 +4,7 @@
 //! agency's portal is 404; scores, top and rising contacts and explanations come from the stored
 //! snapshots and ledgers.
 
-mod admin_support;
+use crate::admin_support;
 
 use admin_support::{Admin, SeedContact, Session, default_model_json, strong_fit, totals};
 use chrono::{Duration, Utc};

@@ -2,7 +2,7 @@
 //! score still waiting for its contact's context is not sent, and the context fetcher's lease
 //! keeps a request until its values are stored. Real Postgres, Redis limiter and `hubspot-sim`.
 
-mod writeback_support;
+use crate::writeback_support;
 
 use std::collections::HashMap;
 use std::time::Duration;

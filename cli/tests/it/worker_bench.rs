@@ -2,7 +2,7 @@
 //! the local Postgres and RabbitMQ, HubSpot-sized messages of 100 events, and the context
 //! requests the traffic causes.
 //!
-//! cargo test -p ember --release --test worker_bench -- --ignored --nocapture
+//! cargo test -p ember --release --test it worker_bench:: -- --ignored --nocapture
 //! (BENCH_MESSAGES=2000 to change the backlog; BENCH_PREFETCH / BENCH_DB_CONNECTIONS to tune.)
 
 use std::process::{Command, Stdio};

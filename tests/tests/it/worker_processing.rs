@@ -1,7 +1,6 @@
 //! The processing transaction against a real Postgres: redelivery, merge, deletion, restore,
 //! privacy deletion, the decay sweep, model rescores and the dedupe purge.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,23 +9,12 @@ use ember_core::scoring::{Decay, Model};
 use ember_core::store::{self, contacts::ContactStatus};
 use ember_tests::TestDb;
 use ember_tests::worker::{batch, contact_event, merge_event, property_event};
+use ember_worker::Outcome;
 use ember_worker::model::ModelCache;
-use ember_worker::{Outcome, Processor, Summary};
-use sqlx::PgPool;
+
+use crate::scenario::{PortalScenario, done};
 
 const PORTAL: i64 = 777;
-
-fn processor(pool: &PgPool) -> Processor {
-    let models = Arc::new(ModelCache::new(pool.clone(), Duration::from_millis(0)).unwrap());
-    Processor::new(pool.clone(), models, 4)
-}
-
-fn done(outcome: Outcome) -> Summary {
-    match outcome {
-        Outcome::Done(s) => s,
-        other => panic!("expected Done, got {other:?}"),
-    }
-}
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -40,32 +28,10 @@ fn portal() -> PortalId {
     PortalId::new(PORTAL).unwrap()
 }
 
-/// Every row of every table Ember's worker writes, as text, for before/after comparisons.
-async fn dump(pool: &PgPool) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in [
-        "contacts",
-        "score_outbox",
-        "context_requests",
-        "contact_aliases",
-        "processed_events",
-    ] {
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT row_to_json(t)::text FROM {table} t ORDER BY row_to_json(t)::text"
-        )))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        out.extend(rows.into_iter().map(|r| format!("{table}: {r}")));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivering_a_message_changes_nothing() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let (db, p) = (&sc.db, &sc.processor);
     let t = now_ms();
     let message = batch(
         PORTAL,
@@ -87,21 +53,18 @@ async fn redelivering_a_message_changes_nothing() {
     let first = done(p.handle(&message).await);
     assert_eq!((first.applied, first.duplicates, first.skipped), (4, 0, 1));
     assert_eq!(first.contacts, 3);
-    let before = dump(&db.pool).await;
+    let before = sc.dump().await;
     for _ in 0..3 {
         let again = done(p.handle(&message).await);
         assert_eq!((again.applied, again.duplicates), (0, 5));
     }
     assert_eq!(
-        dump(&db.pool).await,
+        sc.dump().await,
         before,
         "a redelivery must not change any row"
     );
 
-    let c1 = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let c1 = sc.contact(1).await;
     assert_eq!(c1.score_total, Some(50));
     assert_eq!(c1.score_version, 1);
     let (row, _) = store::outbox::get(&db.pool, portal(), id(1))
@@ -122,35 +85,20 @@ async fn redelivering_a_message_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_event_cannot_regress_a_property() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
     let t = now_ms();
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![property_event(PORTAL, 1, "industry", "SaaS", 1, t)],
-        ))
-        .await,
-    );
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![property_event(
-                PORTAL,
-                1,
-                "industry",
-                "Retail",
-                2,
-                t - 60_000,
-            )],
-        ))
-        .await,
-    );
-    let c = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    sc.apply(vec![property_event(PORTAL, 1, "industry", "SaaS", 1, t)])
+        .await;
+    sc.apply(vec![property_event(
+        PORTAL,
+        1,
+        "industry",
+        "Retail",
+        2,
+        t - 60_000,
+    )])
+    .await;
+    let c = sc.contact(1).await;
     assert_eq!(c.properties["industry"].v, "SaaS");
     assert_eq!(
         c.score_version, 1,
@@ -160,45 +108,30 @@ async fn a_late_event_cannot_regress_a_property() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_moves_ledgers_and_snapshots_to_the_survivor_and_old_ids_keep_resolving() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let db = &sc.db;
     let t = now_ms();
-    done(
-        p.handle(&batch(
+    sc.apply(vec![
+        property_event(PORTAL, 1, "industry", "SaaS", 1, t),
+        property_event(
             PORTAL,
-            vec![
-                property_event(PORTAL, 1, "industry", "SaaS", 1, t),
-                property_event(
-                    PORTAL,
-                    1,
-                    "recent_conversion_event_name",
-                    "Demo request",
-                    2,
-                    t,
-                ),
-                property_event(PORTAL, 2, "jobtitle", "CEO", 3, t),
-                property_event(PORTAL, 2, "hs_email_last_click_date", "1700000000000", 4, t),
-            ],
-        ))
-        .await,
-    );
+            1,
+            "recent_conversion_event_name",
+            "Demo request",
+            2,
+            t,
+        ),
+        property_event(PORTAL, 2, "jobtitle", "CEO", 3, t),
+        property_event(PORTAL, 2, "hs_email_last_click_date", "1700000000000", 4, t),
+    ])
+    .await;
     // HubSpot's merge creates a new record (3); 1 was the primary, 2 was merged into it.
-    let merged = done(
-        p.handle(&batch(
-            PORTAL,
-            vec![merge_event(PORTAL, 1, &[2], Some(3), 5, t + 1)],
-        ))
-        .await,
-    );
+    let merged = sc
+        .apply(vec![merge_event(PORTAL, 1, &[2], Some(3), 5, t + 1)])
+        .await;
     assert_eq!(merged.applied, 1);
     for old in [1, 2] {
-        assert!(
-            store::contacts::get(&db.pool, portal(), id(old))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(sc.find(old).await.is_none());
         assert!(
             store::outbox::get(&db.pool, portal(), id(old))
                 .await
@@ -206,10 +139,7 @@ async fn merge_moves_ledgers_and_snapshots_to_the_survivor_and_old_ids_keep_reso
                 .is_none()
         );
     }
-    let s = store::contacts::get(&db.pool, portal(), id(3))
-        .await
-        .unwrap()
-        .unwrap();
+    let s = sc.contact(3).await;
     assert_eq!(s.properties["industry"].v, "SaaS");
     assert_eq!(s.properties["jobtitle"].v, "CEO");
     let rules: Vec<&str> = s.ledger.iter().map(|(r, _)| r.as_str()).collect();
@@ -227,34 +157,16 @@ async fn merge_moves_ledgers_and_snapshots_to_the_survivor_and_old_ids_keep_reso
     );
 
     // A late event for an old id lands on the survivor.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![property_event(PORTAL, 2, "phone", "+1 555", 6, t + 2)],
-        ))
-        .await,
-    );
-    assert!(
-        store::contacts::get(&db.pool, portal(), id(2))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let s = store::contacts::get(&db.pool, portal(), id(3))
-        .await
-        .unwrap()
-        .unwrap();
+    sc.apply(vec![property_event(PORTAL, 2, "phone", "+1 555", 6, t + 2)])
+        .await;
+    assert!(sc.find(2).await.is_none());
+    let s = sc.contact(3).await;
     assert_eq!(s.properties["phone"].v, "+1 555");
     assert_eq!(s.score_total, Some(73));
 
     // Merging the survivor again keeps the aliases flat.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![merge_event(PORTAL, 4, &[3], None, 7, t + 3)],
-        ))
-        .await,
-    );
+    sc.apply(vec![merge_event(PORTAL, 4, &[3], None, 7, t + 3)])
+        .await;
     let mut conn = db.pool.acquire().await.unwrap();
     for old in [1, 2, 3] {
         assert_eq!(
@@ -265,54 +177,40 @@ async fn merge_moves_ledgers_and_snapshots_to_the_survivor_and_old_ids_keep_reso
             "{old}"
         );
     }
-    let s = store::contacts::get(&db.pool, portal(), id(4))
-        .await
-        .unwrap()
-        .unwrap();
+    let s = sc.contact(4).await;
     assert_eq!(s.score_total, Some(73));
     assert!(s.score_version > 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_retires_the_score_and_restore_revives_it() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let db = &sc.db;
     let t = now_ms();
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![property_event(
-                PORTAL,
-                1,
-                "recent_conversion_event_name",
-                "Demo request",
-                1,
-                t,
-            )],
-        ))
-        .await,
-    );
-    let before = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    sc.apply(vec![property_event(
+        PORTAL,
+        1,
+        "recent_conversion_event_name",
+        "Demo request",
+        1,
+        t,
+    )])
+    .await;
+    let before = sc.contact(1).await;
     assert!(
         before.next_change_at.is_some(),
         "a decaying score has a next change"
     );
 
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![contact_event(PORTAL, 1, "contact.deletion", 2, t + 10)],
-        ))
-        .await,
-    );
-    let deleted = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    sc.apply(vec![contact_event(
+        PORTAL,
+        1,
+        "contact.deletion",
+        2,
+        t + 10,
+    )])
+    .await;
+    let deleted = sc.contact(1).await;
     assert_eq!(deleted.status, ContactStatus::Deleted);
     assert_eq!(
         deleted.next_change_at, None,
@@ -326,13 +224,15 @@ async fn deletion_retires_the_score_and_restore_revives_it() {
     );
 
     // Changes while deleted are kept, but nothing is written to HubSpot.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![property_event(PORTAL, 1, "industry", "SaaS", 3, t + 20)],
-        ))
-        .await,
-    );
+    sc.apply(vec![property_event(
+        PORTAL,
+        1,
+        "industry",
+        "SaaS",
+        3,
+        t + 20,
+    )])
+    .await;
     assert!(
         store::outbox::get(&db.pool, portal(), id(1))
             .await
@@ -340,33 +240,13 @@ async fn deletion_retires_the_score_and_restore_revives_it() {
             .is_none()
     );
     // A restore older than the deletion loses.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![contact_event(PORTAL, 1, "contact.restore", 4, t + 5)],
-        ))
-        .await,
-    );
-    assert_eq!(
-        store::contacts::get(&db.pool, portal(), id(1))
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ContactStatus::Deleted
-    );
+    sc.apply(vec![contact_event(PORTAL, 1, "contact.restore", 4, t + 5)])
+        .await;
+    assert_eq!(sc.contact(1).await.status, ContactStatus::Deleted);
 
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![contact_event(PORTAL, 1, "contact.restore", 5, t + 30)],
-        ))
-        .await,
-    );
-    let restored = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    sc.apply(vec![contact_event(PORTAL, 1, "contact.restore", 5, t + 30)])
+        .await;
+    let restored = sc.contact(1).await;
     assert_eq!(restored.status, ContactStatus::Active);
     assert_eq!(
         restored.score_total,
@@ -384,65 +264,44 @@ async fn deletion_retires_the_score_and_restore_revives_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let db = &sc.db;
     let t = now_ms();
-    done(
-        p.handle(&batch(
+    sc.apply(vec![
+        property_event(PORTAL, 5, "industry", "SaaS", 1, t),
+        property_event(
             PORTAL,
-            vec![
-                property_event(PORTAL, 5, "industry", "SaaS", 1, t),
-                property_event(
-                    PORTAL,
-                    6,
-                    "recent_conversion_event_name",
-                    "Demo request",
-                    2,
-                    t,
-                ),
-                property_event(PORTAL, 8, "industry", "Retail", 3, t),
-            ],
-        ))
-        .await,
-    );
+            6,
+            "recent_conversion_event_name",
+            "Demo request",
+            2,
+            t,
+        ),
+        property_event(PORTAL, 8, "industry", "Retail", 3, t),
+    ])
+    .await;
     // 5 was merged into 6: the alias 5→6 is about the same person.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![merge_event(PORTAL, 6, &[5], None, 4, t + 1)],
-        ))
-        .await,
-    );
+    sc.apply(vec![merge_event(PORTAL, 6, &[5], None, 4, t + 1)])
+        .await;
     let keys_before = ember_tests::worker::processed_count(&db.pool, PORTAL)
         .await
         .unwrap();
 
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![contact_event(
-                PORTAL,
-                6,
-                "contact.privacyDeletion",
-                5,
-                t + 2,
-            )],
-        ))
-        .await,
-    );
+    sc.apply(vec![contact_event(
+        PORTAL,
+        6,
+        "contact.privacyDeletion",
+        5,
+        t + 2,
+    )])
+    .await;
     // The companion deletion, and a late change for the old id, arrive afterwards.
-    done(
-        p.handle(&batch(
-            PORTAL,
-            vec![
-                contact_event(PORTAL, 6, "contact.deletion", 6, t + 2),
-                property_event(PORTAL, 5, "jobtitle", "CEO", 7, t - 5),
-                property_event(PORTAL, 6, "jobtitle", "CEO", 8, t - 5),
-            ],
-        ))
-        .await,
-    );
+    sc.apply(vec![
+        contact_event(PORTAL, 6, "contact.deletion", 6, t + 2),
+        property_event(PORTAL, 5, "jobtitle", "CEO", 7, t - 5),
+        property_event(PORTAL, 6, "jobtitle", "CEO", 8, t - 5),
+    ])
+    .await;
 
     // Query every table with a contact id column: nothing about 5 or 6 is left.
     let columns: Vec<(String, String)> = sqlx::query_as(
@@ -488,12 +347,7 @@ async fn privacy_deletion_erases_everything_but_the_dedupe_keys() {
             >= keys_before + 3
     );
     // Another contact is untouched.
-    assert!(
-        store::contacts::get(&db.pool, portal(), id(8))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(sc.find(8).await.is_some());
 }
 
 fn no_decay_model() -> Model {
@@ -507,35 +361,23 @@ fn no_decay_model() -> Model {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decay_sweep_rescores_due_contacts_only() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let db = &sc.db;
     let t = now_ms();
-    done(
-        p.handle(&batch(
+    sc.apply(vec![
+        property_event(
             PORTAL,
-            vec![
-                property_event(
-                    PORTAL,
-                    1,
-                    "recent_conversion_event_name",
-                    "Demo request",
-                    1,
-                    t,
-                ),
-                property_event(PORTAL, 2, "industry", "SaaS", 2, t),
-            ],
-        ))
-        .await,
-    );
-    let c1 = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
-    let c2 = store::contacts::get(&db.pool, portal(), id(2))
-        .await
-        .unwrap()
-        .unwrap();
+            1,
+            "recent_conversion_event_name",
+            "Demo request",
+            1,
+            t,
+        ),
+        property_event(PORTAL, 2, "industry", "SaaS", 2, t),
+    ])
+    .await;
+    let c1 = sc.contact(1).await;
+    let c2 = sc.contact(2).await;
     let due = c1.next_change_at.unwrap();
     assert_eq!(c2.next_change_at, None, "fit alone never decays");
     let models = ModelCache::new(db.pool.clone(), Duration::from_millis(0)).unwrap();
@@ -551,10 +393,7 @@ async fn the_decay_sweep_rescores_due_contacts_only() {
             .unwrap(),
         1
     );
-    let after = store::contacts::get(&db.pool, portal(), id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = sc.contact(1).await;
     assert_eq!(
         after.score_total,
         Some(c1.score_total.unwrap() - 1),
@@ -574,14 +413,13 @@ async fn the_decay_sweep_rescores_due_contacts_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_model_version_rescores_the_whole_portal() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let db = &sc.db;
     let t = now_ms();
     let events = (1..=30)
         .map(|c| property_event(PORTAL, c, "industry", "SaaS", c, t))
         .collect();
-    done(p.handle(&batch(PORTAL, events)).await);
+    sc.apply(events).await;
     let mut model = no_decay_model();
     model.fit.retain(|r| r.id.as_str() != "industry_saas");
     store::models::insert(&db.pool, portal(), 1, &model, "test")
@@ -656,9 +494,8 @@ async fn old_dedupe_keys_are_purged_in_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_database_refuses_is_isolated_and_the_others_commit() {
-    let db = TestDb::new().await.unwrap();
-    db.add_portal(PORTAL).await.unwrap();
-    let p = processor(&db.pool);
+    let sc = PortalScenario::new(PORTAL).await;
+    let (db, p) = (&sc.db, &sc.processor);
     let t = now_ms();
     // PostgreSQL cannot store U+0000 in jsonb: this value reached the queue without the
     // intake's cleaning.
@@ -693,20 +530,9 @@ async fn an_event_the_database_refuses_is_isolated_and_the_others_commit() {
         "the bad event's dedupe key was rolled back with it"
     );
     for good in [1, 2, 4, 5] {
-        assert!(
-            store::contacts::get(&db.pool, portal(), id(good))
-                .await
-                .unwrap()
-                .is_some(),
-            "contact {good}"
-        );
+        assert!(sc.find(good).await.is_some(), "contact {good}");
     }
-    assert!(
-        store::contacts::get(&db.pool, portal(), id(3))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(sc.find(3).await.is_none());
     // A redelivery commits nothing new and refuses the same event again.
     let Outcome::Partial { summary, rejected } = p.handle(&batch(PORTAL, events)).await else {
         panic!("expected Partial again");

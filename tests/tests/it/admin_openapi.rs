@@ -6,7 +6,7 @@
 //! Adding a route: document it with `#[utoipa::path]`, list it in `api/src/openapi.rs`, and add a
 //! row for its operationId to [`samples`] (its path parameters default to [`Fixture::params`]).
 
-mod admin_support;
+use crate::admin_support;
 
 use std::collections::BTreeMap;
 
@@ -295,7 +295,7 @@ async fn every_documented_operation_answers_as_documented() {
             .as_str()
             .unwrap_or_else(|| panic!("{method} {template} has an operationId"));
         let sample = samples.get(id).unwrap_or_else(|| {
-            panic!("add a sample for operationId {id:?} ({method} {template}) to samples() in tests/tests/admin_openapi.rs")
+            panic!("add a sample for operationId {id:?} ({method} {template}) to samples() in tests/tests/it/admin_openapi.rs")
         });
         let mut url = fill(&template, sample, &fixture);
         if !sample.query.is_empty() {

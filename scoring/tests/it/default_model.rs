@@ -125,7 +125,7 @@ fn the_published_json_schema_is_up_to_date() {
     let published: serde_json::Value = serde_json::from_str(&published).unwrap_or_default();
     assert!(
         published == Model::json_schema(),
-        "scoring/data/model.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p ember-scoring --test default_model`"
+        "scoring/data/model.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p ember-scoring --test it default_model::`"
     );
 }
 

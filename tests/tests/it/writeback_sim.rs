@@ -1,7 +1,7 @@
 //! The write-back against `hubspot-sim` over HTTP, with the real client, the real Redis limiter
 //! and real Postgres. Each test has its own database, Redis key prefix and simulator.
 
-mod writeback_support;
+use crate::writeback_support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

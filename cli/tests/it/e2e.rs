@@ -17,7 +17,7 @@
 //!
 //! Logs of every process: `target/tmp/e2e-<scenario>/`.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
