@@ -317,7 +317,7 @@ async fn fifty_concurrent_callers_in_two_os_processes_cause_exactly_one_refresh(
                 .args([
                     "--ignored",
                     "--exact",
-                    "token_refresh_child_process",
+                    "tenancy_tokens::token_refresh_child_process",
                     "--nocapture",
                     "--test-threads=1",
                 ])
