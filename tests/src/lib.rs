@@ -645,13 +645,16 @@ pub mod worker {
         Ok(())
     }
 
-    /// Worker options for tests: fast sweeps and short grace.
+    /// Worker options for tests: what `ember worker` runs with (`[worker]` of
+    /// `config/default.toml`), with the waits tests sit through shortened: the stop, the decay
+    /// sweep and a model change.
     pub fn test_options() -> WorkerOptions {
+        let defaults = Settings::load_from(None, Vec::new()).expect("config/default.toml loads");
         WorkerOptions {
             shutdown_grace: Duration::from_secs(5),
             sweep_interval: Duration::from_millis(200),
             model_cache_ttl: Duration::from_millis(200),
-            ..WorkerOptions::default()
+            ..WorkerOptions::from_settings(&defaults.worker)
         }
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ember_core::config::Settings;
+use ember_core::config::{MIN_DEDUPE_RETENTION_DAYS, Settings, WorkerSettings};
 use ember_core::queue::{Topology, declare_topology};
 use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
@@ -34,11 +34,12 @@ use crate::runner::{self, RunnerConfig};
 use crate::writeback::hubspot_crm::HubSpotCrm;
 use crate::writeback::{self, LimiterGate, Writeback, WritebackOptions};
 
-/// How the worker runs (the `ember worker` flags).
+/// How the worker runs: `[worker]` of the settings ([`WorkerOptions::from_settings`]), in the
+/// types the worker uses. Tests and the demo start from the same values and change fields.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Unacknowledged messages held at once (default: `amqp.prefetch`).
-    pub prefetch: Option<u16>,
+    /// Unacknowledged messages held at once.
+    pub prefetch: u16,
     /// Attempts (first try included) before a transiently failing message is dead-lettered.
     pub max_attempts: u32,
     /// Deliveries without an outcome (crashes) before a message is dead-lettered.
@@ -72,35 +73,32 @@ pub struct WorkerOptions {
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
-impl Default for WorkerOptions {
-    fn default() -> Self {
+impl WorkerOptions {
+    /// The options `[worker]` describes (validated when the settings were loaded).
+    pub fn from_settings(settings: &WorkerSettings) -> Self {
         Self {
-            prefetch: None,
-            max_attempts: 8,
-            redelivery_limit: 20,
-            tx_attempts: 4,
-            shutdown_grace: Duration::from_secs(20),
-            model_cache_ttl: Duration::from_secs(5),
-            periodic_jobs: true,
-            sweep_interval: Duration::from_secs(5),
-            sweep_batch: 500,
-            rescore_batch: 500,
-            dedupe_retention: chrono::Duration::days(8),
-            purge_interval: Duration::from_secs(300),
-            purge_batch: 5000,
-            writeback: true,
-            writeback_options: WritebackOptions::default(),
-            limits_refresh: Duration::from_secs(60),
-            context_fetch: true,
-            context_interval: Duration::from_millis(500),
-            metrics_addr: None,
+            prefetch: settings.prefetch,
+            max_attempts: settings.max_attempts,
+            redelivery_limit: settings.redelivery_limit,
+            tx_attempts: settings.tx_attempts,
+            shutdown_grace: settings.shutdown_grace(),
+            model_cache_ttl: settings.model_cache_ttl(),
+            periodic_jobs: settings.periodic_jobs,
+            sweep_interval: settings.sweep_interval(),
+            sweep_batch: settings.sweep_batch,
+            rescore_batch: settings.rescore_batch,
+            dedupe_retention: settings.dedupe_retention(),
+            purge_interval: settings.purge_interval(),
+            purge_batch: settings.purge_batch,
+            writeback: settings.writeback,
+            writeback_options: WritebackOptions::from_settings(settings),
+            limits_refresh: settings.limits_refresh(),
+            context_fetch: settings.context_fetch,
+            context_interval: settings.context_interval(),
+            metrics_addr: settings.metrics_addr(),
         }
     }
 }
-
-/// The smallest dedupe retention accepted: longer than HubSpot's longest retry horizon (3 days
-/// for workflow webhooks), with margin.
-pub const MIN_DEDUPE_RETENTION_DAYS: i64 = 7;
 
 /// A worker ready to run.
 pub struct Worker {
@@ -205,7 +203,7 @@ impl Worker {
             amqp_url: settings.amqp.url.clone(),
             topology,
             consumer_tag: id.clone(),
-            prefetch: options.prefetch.unwrap_or(settings.amqp.prefetch).max(1),
+            prefetch: options.prefetch.max(1),
             max_attempts: options.max_attempts,
             redelivery_limit: options.redelivery_limit,
             shutdown_grace: options.shutdown_grace,
@@ -214,10 +212,11 @@ impl Worker {
             build_writeback(
                 settings,
                 &WritebackOptions {
-                    // A process that fetches context lets scores wait for it (a score
-                    // without the fit properties would be written twice).
+                    // Only a process that fetches context lets scores wait for it (a score
+                    // without the fit properties would be written twice); without the fetch
+                    // nothing would ever end the wait.
                     context_wait: if options.context_fetch {
-                        crate::writeback::DEFAULT_CONTEXT_WAIT
+                        options.writeback_options.context_wait
                     } else {
                         Duration::ZERO
                     },

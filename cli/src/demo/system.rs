@@ -87,11 +87,10 @@ impl System {
             pool,
         };
         for _ in 0..WORKERS {
-            // What `ember worker` runs with, so the demo shows production batching.
+            // What `ember worker` runs with (`[worker]`), so the demo shows production batching.
             let options = WorkerOptions {
                 shutdown_grace: WORKER_GRACE,
-                writeback_options: ember_worker::writeback::WritebackOptions::worker_defaults(),
-                ..WorkerOptions::default()
+                ..WorkerOptions::from_settings(&system.settings.worker)
             };
             let worker = match Worker::build(&system.settings, options).await {
                 Ok(worker) => worker,

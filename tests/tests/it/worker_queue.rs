@@ -207,7 +207,7 @@ async fn a_thousand_events_from_four_consumers_score_like_sequential_processing(
 
     // Concurrent: four workers on the queue, 100 messages of 10 events.
     let options = WorkerOptions {
-        prefetch: Some(8),
+        prefetch: 8,
         ..test_options()
     };
     let mut workers = Vec::new();

@@ -70,7 +70,7 @@ impl Rig {
 fn lingering(linger: Duration) -> WritebackOptions {
     WritebackOptions {
         linger,
-        ..WritebackOptions::default()
+        ..sending_at_once()
     }
 }
 
@@ -132,7 +132,7 @@ async fn a_score_waiting_for_its_contacts_context_is_not_sent() {
     let context_wait = Duration::from_secs(3);
     let options = WritebackOptions {
         context_wait,
-        ..WritebackOptions::default()
+        ..sending_at_once()
     };
     let rig = Rig::new(3, options).await;
     let wb = &rig.process.writeback;
@@ -191,7 +191,7 @@ async fn a_score_waiting_for_its_contacts_context_is_not_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_context_wait_every_score_goes() {
-    let rig = Rig::new(2, WritebackOptions::default()).await;
+    let rig = Rig::new(2, sending_at_once()).await;
     fill_outbox(&rig.db.pool, rig.portal, &rig.ids, 1)
         .await
         .unwrap();
@@ -254,7 +254,7 @@ async fn a_partial_batch_goes_once_the_portal_is_quiet_before_the_linger() {
     let options = WritebackOptions {
         linger: Duration::from_secs(600),
         quiet,
-        ..WritebackOptions::default()
+        ..sending_at_once()
     };
     let rig = Rig::new(40, options).await;
     let wb = &rig.process.writeback;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ember_tests::{TestDb, init, unique_name};
 use hubspot_sim::{PortalSpec, SimConfig, SimServer};
-use writeback_support::writeback::{Crm, WritebackOptions};
+use writeback_support::writeback::Crm;
 use writeback_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,16 +35,9 @@ async fn writeback_throughput_against_the_ceiling() {
     let portal = db.add_portal(info.id as i64).await.unwrap();
     let tokens = HashMap::from([(info.id as i64, install.access_token)]);
     let prefix = unique_name("wbb");
-    let p = Process::start(
-        &sim,
-        &db.url,
-        &prefix,
-        &tokens,
-        1,
-        WritebackOptions::default(),
-    )
-    .await
-    .unwrap();
+    let p = Process::start(&sim, &db.url, &prefix, &tokens, 1, sending_at_once())
+        .await
+        .unwrap();
     p.crm.provision(portal).await.unwrap();
     let mut ids = sim.control().contact_ids(info.id);
     ids.sort_unstable();

@@ -119,7 +119,7 @@ impl Rig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_changes_reach_hubspot_in_at_most_51_calls_without_a_429() {
     let rig = Rig::new(5_000).await.unwrap();
-    let p = rig.process(1, WritebackOptions::default()).await.unwrap();
+    let p = rig.process(1, sending_at_once()).await.unwrap();
     p.crm.provision(rig.portal).await.unwrap();
     let ids = rig.contact_ids();
     assert_eq!(ids.len(), 5_000);
@@ -191,7 +191,7 @@ async fn four_processes_on_one_portal_stay_under_110_per_rolling_10s_and_keep_90
     // 25 contacts a call: 360 calls, so that work stays pending for more than three windows.
     let options = WritebackOptions {
         max_batch: 25,
-        ..WritebackOptions::default()
+        ..sending_at_once()
     };
     let mut procs = Vec::new();
     for _ in 0..4 {
@@ -246,7 +246,7 @@ async fn with_30_percent_5xx_and_429_bursts_every_newest_value_arrives() {
             base: Duration::from_millis(100),
             cap: Duration::from_secs(2),
         },
-        ..WritebackOptions::default()
+        ..sending_at_once()
     };
     let p = rig.process(1, options).await.unwrap();
     p.crm.provision(rig.portal).await.unwrap();
@@ -321,7 +321,7 @@ async fn with_30_percent_5xx_and_429_bursts_every_newest_value_arrives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_status_rows_are_settled_one_by_one() {
     let rig = Rig::new(10).await.unwrap();
-    let p = rig.process(1, WritebackOptions::default()).await.unwrap();
+    let p = rig.process(1, sending_at_once()).await.unwrap();
     let ids = rig.contact_ids();
     let control = rig.sim.control();
     // ids[0] and ids[1] merge into a new record; ids[2] is deleted; ids[6] and ids[7] merge
@@ -443,7 +443,7 @@ async fn a_huge_portal_does_not_starve_a_small_one() {
         &rig.prefix,
         &tokens,
         1,
-        WritebackOptions::default(),
+        sending_at_once(),
     )
     .await
     .unwrap();
@@ -509,16 +509,9 @@ async fn a_daily_429_pauses_the_portal_until_its_midnight() {
     let portal = db.add_portal(info.id as i64).await.unwrap();
     let prefix = unique_name("wb");
     let tokens = HashMap::from([(info.id as i64, token)]);
-    let p = Process::start(
-        &sim,
-        &db.url,
-        &prefix,
-        &tokens,
-        1,
-        WritebackOptions::default(),
-    )
-    .await
-    .unwrap();
+    let p = Process::start(&sim, &db.url, &prefix, &tokens, 1, sending_at_once())
+        .await
+        .unwrap();
     let zone = ember_core::limiter::PortalZone::from_offset_ms(info.utc_offset_ms).unwrap();
     let limits = ember_core::limiter::AccountLimits {
         app: ember_core::limiter::AppType::PRIVATE_STARTER,
@@ -630,7 +623,7 @@ async fn a_merge_survivor_that_is_no_contact_id_is_dead_lettered() {
         db.pool.clone(),
         crm.clone(),
         gate.clone(),
-        WritebackOptions::default(),
+        sending_at_once(),
     )
     .await
     .unwrap();

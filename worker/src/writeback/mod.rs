@@ -50,6 +50,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ember_core::config::{MAX_WRITEBACK_BATCH, WorkerSettings};
 use ember_core::domain::{ObjectId, PortalId};
 use ember_core::limiter::LimitError;
 use ember_core::store::{outbox, writeback_dead_letters};
@@ -59,9 +60,6 @@ use tokio::task::JoinSet;
 
 pub use ember_core::limiter::LimiterGate;
 
-/// How long a worker that fetches context lets a score wait for it. A fetch normally fills it
-/// within a second; this bounds the wait when fetches keep failing.
-pub const DEFAULT_CONTEXT_WAIT: Duration = Duration::from_secs(60);
 /// After a timed-out call, the portal waits at least this long before sending again.
 const TIMEOUT_SETTLE: Duration = Duration::from_secs(15);
 pub use ember_core::store::outbox::{OutboxRow, Values};
@@ -92,7 +90,8 @@ pub trait Crm: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ember_hubspot::Error>> + Send;
 }
 
-/// How the write-back runs.
+/// How the write-back runs: the `writeback_*` keys of `[worker]`
+/// ([`WritebackOptions::from_settings`]).
 #[derive(Debug, Clone)]
 pub struct WritebackOptions {
     /// Contacts per `batch/update` call (HubSpot's maximum is 100).
@@ -104,48 +103,30 @@ pub struct WritebackOptions {
     /// Retry delays after a failed call.
     pub backoff: Backoff,
     /// Longest wait, since a portal's oldest pending row, before a partial batch is sent. Zero
-    /// (the default here) sends at once; `ember worker` lingers up to 10 s
-    /// (`--writeback-linger-ms`).
+    /// sends at once.
     pub linger: Duration,
     /// Within the linger, a partial batch also goes once no new score has arrived for this
-    /// long (the portal's burst is over). Zero turns it off (only the linger counts);
-    /// `ember worker` uses 1 s (`--writeback-quiet-ms`).
+    /// long (the portal's burst is over). Zero turns it off (only the linger counts).
     pub quiet: Duration,
     /// Longest wait for a contact's context (fetched from HubSpot) before its score is sent
-    /// without it. Zero (the default) never waits: a worker that fetches context sets
-    /// [`DEFAULT_CONTEXT_WAIT`].
+    /// without it. A fetch normally fills it within a second; this bounds the wait when
+    /// fetches keep failing. Zero never waits (a process without the context fetch).
     pub context_wait: Duration,
 }
 
-/// `ember worker`'s linger (`--writeback-linger-ms`), milliseconds.
-pub const WORKER_LINGER_MS: u64 = 10_000;
-/// `ember worker`'s quiet period (`--writeback-quiet-ms`), milliseconds.
-pub const WORKER_QUIET_MS: u64 = 1_000;
-
 impl WritebackOptions {
-    /// What `ember worker` runs with: partial batches wait for a quiet second, at most 10 s.
-    pub fn worker_defaults() -> Self {
+    pub fn from_settings(settings: &WorkerSettings) -> Self {
         Self {
-            linger: Duration::from_millis(WORKER_LINGER_MS),
-            quiet: Duration::from_millis(WORKER_QUIET_MS),
-            ..Self::default()
-        }
-    }
-}
-
-impl Default for WritebackOptions {
-    fn default() -> Self {
-        Self {
-            max_batch: 100,
-            concurrency: 8,
-            poll: Duration::from_millis(200),
+            max_batch: settings.writeback_max_batch,
+            concurrency: settings.writeback_concurrency,
+            poll: Duration::from_millis(settings.writeback_poll_ms),
             backoff: Backoff {
-                base: Duration::from_millis(250),
-                cap: Duration::from_secs(60),
+                base: Duration::from_millis(settings.writeback_backoff_base_ms),
+                cap: Duration::from_millis(settings.writeback_backoff_cap_ms),
             },
-            linger: Duration::ZERO,
-            quiet: Duration::ZERO,
-            context_wait: Duration::ZERO,
+            linger: Duration::from_millis(settings.writeback_linger_ms),
+            quiet: Duration::from_millis(settings.writeback_quiet_ms),
+            context_wait: Duration::from_millis(settings.writeback_context_wait_ms),
         }
     }
 }
@@ -197,7 +178,7 @@ impl<C: Crm> Writeback<C> {
         options: WritebackOptions,
     ) -> anyhow::Result<Self> {
         let options = WritebackOptions {
-            max_batch: options.max_batch.clamp(1, 100),
+            max_batch: options.max_batch.clamp(1, MAX_WRITEBACK_BATCH),
             ..options
         };
         Ok(Self {

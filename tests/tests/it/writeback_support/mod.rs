@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ember_core::config::LimiterSettings;
+use ember_core::config::{LimiterSettings, Settings};
 use ember_core::domain::{ObjectId, PortalId};
 use ember_core::limiter::{AccountLimits, Limiter, PortalZone};
 use ember_core::store::outbox::{self, OutboxRow};
@@ -24,6 +24,19 @@ use tokio::sync::oneshot;
 use writeback::{Crm, LimiterGate, Writeback, WritebackOptions};
 
 pub const BATCH_UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+
+/// The write-back as `ember worker` runs it (`[worker]` of `config/default.toml`), except that
+/// a partial batch goes at once and no score waits for context: these scenarios drive the
+/// outbox themselves, count calls per turn, and run no context fetch.
+pub fn sending_at_once() -> WritebackOptions {
+    let defaults = Settings::load_from(None, Vec::new()).expect("config/default.toml loads");
+    WritebackOptions {
+        linger: Duration::ZERO,
+        quiet: Duration::ZERO,
+        context_wait: Duration::ZERO,
+        ..WritebackOptions::from_settings(&defaults.worker)
+    }
+}
 
 /// Ember's score properties as the tests provision them.
 pub fn score_properties() -> (PropertyGroupCreate, Vec<PropertyCreate>) {

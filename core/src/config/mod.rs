@@ -10,8 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+mod worker;
+
+pub use worker::{MAX_WRITEBACK_BATCH, MIN_DEDUPE_RETENTION_DAYS, WorkerSettings};
+
 /// The embedded defaults, also the operator's manual.
-pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -24,6 +28,7 @@ pub struct Settings {
     pub hubspot: HubSpotSettings,
     pub intake: IntakeSettings,
     pub telemetry: TelemetrySettings,
+    pub worker: WorkerSettings,
     /// Base64 of 32 bytes: encrypts tokens at rest. From `EMBER_ENCRYPTION_KEY(_FILE)`.
     #[serde(default)]
     pub encryption_key: Option<SecretString>,
@@ -34,13 +39,11 @@ pub struct Settings {
     #[serde(default)]
     pub previous_encryption_keys: Option<SecretString>,
     /// The OAuth install flow, sessions and token refresh.
-    #[serde(default)]
     pub oauth: OAuthSettings,
 }
 
 /// `[oauth]`: the install flow, console sessions and token refresh.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct OAuthSettings {
     /// Required scopes asked for at install (docs/hubspot.md D.1).
     pub scopes: Vec<String>,
@@ -56,28 +59,6 @@ pub struct OAuthSettings {
     pub refresh_margin_secs: u64,
     /// Whether cookies are marked `Secure` (turn off only for plain-http local setups).
     pub secure_cookies: bool,
-}
-
-impl Default for OAuthSettings {
-    fn default() -> Self {
-        Self {
-            scopes: [
-                "oauth",
-                "crm.objects.contacts.read",
-                "crm.objects.contacts.write",
-                "crm.schemas.contacts.read",
-                "crm.schemas.contacts.write",
-            ]
-            .map(String::from)
-            .to_vec(),
-            optional_scopes: Vec::new(),
-            redirect_path: "/oauth/callback".into(),
-            state_lifetime_secs: 600,
-            session_lifetime_secs: 43_200,
-            refresh_margin_secs: 300,
-            secure_cookies: true,
-        }
-    }
 }
 
 impl OAuthSettings {
@@ -128,7 +109,6 @@ pub struct AmqpSettings {
     pub prefix: String,
     pub confirm_timeout_ms: u64,
     pub retry_after_secs: u64,
-    pub prefetch: u16,
     pub publish_in_flight: usize,
     pub max_events_per_message: usize,
     /// The delayed-retry ladder (`core::queue::Topology`), shortest first.
@@ -390,12 +370,12 @@ impl Settings {
                 "amqp.retry_delays_ms must list at least one positive delay, shortest first".into(),
             );
         }
-        if self.amqp.confirm_timeout_ms == 0
-            || self.amqp.prefetch == 0
-            || self.database.max_connections == 0
-        {
-            problems.push("amqp.confirm_timeout_ms, amqp.prefetch and database.max_connections must be positive".into());
+        if self.amqp.confirm_timeout_ms == 0 || self.database.max_connections == 0 {
+            problems.push(
+                "amqp.confirm_timeout_ms and database.max_connections must be positive".into(),
+            );
         }
+        problems.extend(self.worker.problems());
         self.limiter.validate(problems);
         if !self.oauth.redirect_path.starts_with('/') {
             problems.push("oauth.redirect_path must start with '/'".into());
