@@ -55,7 +55,7 @@ use ember_core::domain::{ObjectId, PortalId};
 use ember_core::limiter::LimitError;
 use ember_core::store::{outbox, writeback_dead_letters};
 use ember_hubspot::crm::{BatchUpdate, RowResult, UpdateRow};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::task::JoinSet;
 
 pub use ember_core::limiter::LimiterGate;
@@ -271,321 +271,323 @@ impl<C: Crm> Writeback<C> {
         (newest_age < o.quiet).then(|| linger_left.min(o.quiet - newest_age))
     }
 
-    /// One batch for one portal (see the module docs).
+    /// One batch for one portal (see the module docs): prepare the batch, send it, settle
+    /// every row of the answer, commit.
     pub async fn turn(&self, portal: PortalId) -> anyhow::Result<Turn> {
-        let mut t = Turn::default();
-        // Before the permit: a lingering portal must not spend one.
-        let ready = outbox::ready(
-            &self.pool,
-            portal,
-            self.options.max_batch as i64,
-            self.options.context_wait,
-        )
-        .await
-        .context("Failed to look at the portal's pending rows.")?;
-        if ready.rows == 0 {
-            t.idle = true;
-            return Ok(t);
-        }
-        if let Some(wait) = self.hold(ready.rows as usize, ready.oldest_age, ready.newest_age) {
-            t.lingering = true;
-            t.wait = Some(wait);
-            return Ok(t);
-        }
-        if let Err(e) = self.gate.reserve(portal).await {
-            if matches!(e, LimitError::DailyExhausted { .. }) {
-                tracing::warn!(portal = %portal, error = %e, "Write-back paused: the portal's daily API budget is spent.");
-            }
-            t.limited = true;
-            t.wait = Some(e.retry_after());
-            return Ok(t);
-        }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("Failed to begin the write-back transaction.")?;
-        let claimed = outbox::claim(
-            &mut tx,
-            portal,
-            self.options.max_batch as i64,
-            self.options.context_wait,
-        )
-        .await
-        .context("Failed to claim outbox rows.")?;
-        if claimed.rows.is_empty() {
-            tx.commit().await?;
-            t.idle = true;
-            return Ok(t);
-        }
-        // Another process may have taken part of what looked like a full batch: what is left
-        // lingers like any partial batch.
-        if let Some(wait) = self.hold(claimed.rows.len(), claimed.oldest_age, claimed.newest_age) {
-            tx.rollback().await?;
-            t.lingering = true;
-            t.wait = Some(wait);
-            return Ok(t);
-        }
-        let rows = plan::coalesce(claimed.rows);
-        let ids: Vec<_> = rows.iter().map(|r| r.contact_id).collect();
-        let written = outbox::written(&mut tx, portal, &ids)
-            .await
-            .context("Failed to read written values.")?;
-        let mut settle = Settle::default();
-        let mut send: Vec<(OutboxRow, Values)> = Vec::new();
-        for row in rows {
-            let changed = plan::changed(written.get(&row.contact_id), &row.properties);
-            if changed.is_empty() {
-                t.done += 1;
-                settle
-                    .done
-                    .push((row.contact_id, row.version, Values::new()));
-            } else {
-                send.push((row, changed));
-            }
-        }
+        let (mut round, send) = match self.prepare(portal).await? {
+            Prepared::Batch(round, send) => (round, send),
+            Prepared::Not(turn) => return Ok(turn),
+        };
         if !send.is_empty() {
-            t.sent = send.len();
-            let batch: Vec<UpdateRow> = send
-                .iter()
-                .map(|(r, ch)| UpdateRow {
-                    id: r.contact_id.to_string(),
-                    properties: ch.clone(),
-                })
-                .collect();
-            match self.crm.batch_update(portal, batch).await {
-                Ok(answer) => {
-                    let mut results: HashMap<String, RowResult> =
-                        answer.rows.into_iter().map(|o| (o.id, o.result)).collect();
-                    for (row, changed) in send {
-                        let result = results
-                            .remove(&row.contact_id.to_string())
-                            .unwrap_or(RowResult::Unknown);
-                        self.settle_row(
-                            &mut Round {
-                                portal,
-                                tx: &mut tx,
-                                turn: &mut t,
-                                settle: &mut settle,
-                            },
-                            row,
-                            changed,
-                            plan::classify(&result),
-                        )
-                        .await?;
-                    }
-                }
-                Err(e)
-                    if !e.is_transient()
-                        && e.status().is_some_and(|s| s == 400)
-                        && send.len() > 1 =>
-                {
-                    // The request as a whole was refused: isolate the row that causes it.
-                    tracing::warn!(portal = %portal, error = %e, "HubSpot refused a whole batch; retrying its rows one by one.");
-                    for (row, changed) in send {
-                        let one = vec![UpdateRow {
-                            id: row.contact_id.to_string(),
-                            properties: changed.clone(),
-                        }];
-                        let disposition = match self.crm.batch_update(portal, one).await {
-                            Ok(a) => plan::classify(
-                                &a.rows
-                                    .first()
-                                    .map(|o| o.result.clone())
-                                    .unwrap_or(RowResult::Unknown),
-                            ),
-                            Err(e) if e.status() == Some(400) => Disposition::BadValue {
-                                category: e.category().unwrap_or("VALIDATION_ERROR").to_owned(),
-                                reason: e.to_string(),
-                            },
-                            Err(e) => Disposition::Transient(e.to_string()),
-                        };
-                        self.settle_row(
-                            &mut Round {
-                                portal,
-                                tx: &mut tx,
-                                turn: &mut t,
-                                settle: &mut settle,
-                            },
-                            row,
-                            changed,
-                            disposition,
-                        )
-                        .await?;
-                    }
-                }
-                Err(e) => {
-                    if let ember_hubspot::Error::Api(a) = &e
-                        && a.policy.as_deref()
-                            == Some(ember_hubspot::wire::rate_limit::POLICY_DAILY)
-                    {
-                        self.gate
-                            .observe_policy(portal, ember_hubspot::wire::rate_limit::POLICY_DAILY)
-                            .await;
-                    }
-                    metrics::counter!("ember_writeback_calls_failed_total", "kind" => e.kind())
-                        .increment(1);
-                    t.retry += send.len();
-                    t.wait = e.retry_after();
-                    if matches!(e, ember_hubspot::Error::Transport { timeout: true, .. }) {
-                        // The timed-out request may still reach HubSpot: give it time to land
-                        // before these rows (or newer values of them) are sent again.
-                        t.wait = Some(t.wait.unwrap_or_default().max(TIMEOUT_SETTLE));
-                    }
-                    t.error = Some(e.to_string());
-                }
-            }
+            self.send(&mut round, send).await?;
         }
+        let Round {
+            mut tx,
+            turn,
+            settle,
+            ..
+        } = round;
         outbox::settle(&mut tx, portal, &settle.done, &settle.retired)
             .await
             .context("Failed to settle outbox rows.")?;
         tx.commit()
             .await
             .context("Failed to commit the write-back transaction.")?;
-        for (outcome, n) in [
-            ("written", t.done),
-            ("merged", t.merged),
-            ("retired", t.retired),
-            ("retry", t.retry),
-            ("dead_letter", t.dead),
-        ] {
-            if n > 0 {
-                metrics::counter!("ember_writeback_rows_total", "outcome" => outcome)
-                    .increment(n as u64);
+        count_rows(&turn);
+        Ok(turn)
+    }
+
+    /// The portal's batch, claimed in a transaction, with the rows whose values HubSpot already
+    /// has settled as done; or why there is none this turn (idle, lingering, limited).
+    async fn prepare(&self, portal: PortalId) -> anyhow::Result<Prepared> {
+        let max_batch = self.options.max_batch as i64;
+        // Before the permit: a lingering portal must not spend one.
+        let ready = outbox::ready(&self.pool, portal, max_batch, self.options.context_wait)
+            .await
+            .context("Failed to look at the portal's pending rows.")?;
+        if ready.rows == 0 {
+            return Ok(Prepared::idle());
+        }
+        if let Some(wait) = self.hold(ready.rows as usize, ready.oldest_age, ready.newest_age) {
+            return Ok(Prepared::lingering(wait));
+        }
+        if let Err(e) = self.gate.reserve(portal).await {
+            if matches!(e, LimitError::DailyExhausted { .. }) {
+                tracing::warn!(portal = %portal, error = %e, "Write-back paused: the portal's daily API budget is spent.");
+            }
+            return Ok(Prepared::Not(Turn {
+                limited: true,
+                wait: Some(e.retry_after()),
+                ..Turn::default()
+            }));
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the write-back transaction.")?;
+        let claimed = outbox::claim(&mut tx, portal, max_batch, self.options.context_wait)
+            .await
+            .context("Failed to claim outbox rows.")?;
+        if claimed.rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Prepared::idle());
+        }
+        // Another process may have taken part of what looked like a full batch: what is left
+        // lingers like any partial batch.
+        if let Some(wait) = self.hold(claimed.rows.len(), claimed.oldest_age, claimed.newest_age) {
+            tx.rollback().await?;
+            return Ok(Prepared::lingering(wait));
+        }
+        let rows = plan::coalesce(claimed.rows);
+        let ids: Vec<_> = rows.iter().map(|r| r.contact_id).collect();
+        let written = outbox::written(&mut tx, portal, &ids)
+            .await
+            .context("Failed to read written values.")?;
+        let mut round = Round {
+            portal,
+            tx,
+            turn: Turn::default(),
+            settle: Settle::default(),
+        };
+        let mut send = Vec::new();
+        for row in rows {
+            let changed = plan::changed(written.get(&row.contact_id), &row.properties);
+            if changed.is_empty() {
+                round.turn.done += 1;
+                round
+                    .settle
+                    .done
+                    .push((row.contact_id, row.version, Values::new()));
+            } else {
+                send.push((row, changed));
             }
         }
-        Ok(t)
+        Ok(Prepared::Batch(round, send))
+    }
+
+    /// The batch call, and each row of its answer settled into the round. A request refused
+    /// as a whole is retried row by row, so that one bad row cannot hold the others.
+    async fn send(&self, round: &mut Round, send: Vec<(OutboxRow, Values)>) -> anyhow::Result<()> {
+        let portal = round.portal;
+        round.turn.sent = send.len();
+        let batch: Vec<UpdateRow> = send
+            .iter()
+            .map(|(r, changed)| UpdateRow {
+                id: r.contact_id.to_string(),
+                properties: changed.clone(),
+            })
+            .collect();
+        match self.crm.batch_update(portal, batch).await {
+            Ok(answer) => {
+                // HubSpot answers rows in any order: match them by id.
+                let mut results: HashMap<String, RowResult> =
+                    answer.rows.into_iter().map(|o| (o.id, o.result)).collect();
+                for (row, changed) in send {
+                    let result = results
+                        .remove(&row.contact_id.to_string())
+                        .unwrap_or(RowResult::Unknown);
+                    self.settle_row(round, row, changed, plan::classify(&result))
+                        .await?;
+                }
+            }
+            Err(e) if !e.is_transient() && e.status() == Some(400) && send.len() > 1 => {
+                tracing::warn!(portal = %portal, error = %e, "HubSpot refused a whole batch; retrying its rows one by one.");
+                for (row, changed) in send {
+                    let disposition = self.send_alone(portal, &row, &changed).await;
+                    self.settle_row(round, row, changed, disposition).await?;
+                }
+            }
+            Err(e) => self.call_failed(round, send.len(), e).await,
+        }
+        Ok(())
+    }
+
+    /// One row in a call of its own, and what became of it.
+    async fn send_alone(&self, portal: PortalId, row: &OutboxRow, changed: &Values) -> Disposition {
+        let one = vec![UpdateRow {
+            id: row.contact_id.to_string(),
+            properties: changed.clone(),
+        }];
+        match self.crm.batch_update(portal, one).await {
+            Ok(a) => plan::classify(
+                &a.rows
+                    .first()
+                    .map(|o| o.result.clone())
+                    .unwrap_or(RowResult::Unknown),
+            ),
+            Err(e) if e.status() == Some(400) => Disposition::BadValue {
+                category: e.category().unwrap_or("VALIDATION_ERROR").to_owned(),
+                reason: e.to_string(),
+            },
+            Err(e) => Disposition::Transient(e.to_string()),
+        }
+    }
+
+    /// A batch call that failed as a whole: every row stays for a retry, after the wait HubSpot
+    /// asked for (or, after a timeout, long enough for the lost request to land).
+    async fn call_failed(&self, round: &mut Round, rows: usize, e: ember_hubspot::Error) {
+        use ember_hubspot::wire::rate_limit::POLICY_DAILY;
+        if let ember_hubspot::Error::Api(a) = &e
+            && a.policy.as_deref() == Some(POLICY_DAILY)
+        {
+            self.gate.observe_policy(round.portal, POLICY_DAILY).await;
+        }
+        metrics::counter!("ember_writeback_calls_failed_total", "kind" => e.kind()).increment(1);
+        let t = &mut round.turn;
+        t.retry += rows;
+        t.wait = e.retry_after();
+        if matches!(e, ember_hubspot::Error::Transport { timeout: true, .. }) {
+            // The timed-out request may still reach HubSpot: give it time to land before these
+            // rows (or newer values of them) are sent again.
+            t.wait = Some(t.wait.unwrap_or_default().max(TIMEOUT_SETTLE));
+        }
+        t.error = Some(e.to_string());
     }
 
     /// Settles one row of an answer into the round: written, merged, retired, retried or
     /// dead-lettered.
     async fn settle_row(
         &self,
-        round: &mut Round<'_>,
+        round: &mut Round,
         row: OutboxRow,
         changed: Values,
         disposition: Disposition,
     ) -> anyhow::Result<()> {
-        let Round {
-            portal,
-            tx,
-            turn: t,
-            settle,
-        } = round;
-        let portal = *portal;
         match disposition {
             Disposition::Done => {
-                t.done += 1;
-                settle.done.push((row.contact_id, row.version, changed));
+                round.turn.done += 1;
+                round
+                    .settle
+                    .done
+                    .push((row.contact_id, row.version, changed));
             }
-            Disposition::NotFound => {
-                match self.crm.resolve(portal, &row.contact_id.to_string()).await {
-                    Ok(None) => {
-                        tracing::info!(portal = %portal, contact = %row.contact_id, "Contact deleted in HubSpot; its pending score is retired.");
-                        t.retired += 1;
-                        settle.retired.push((row.contact_id, row.version));
-                    }
-                    Ok(Some(current))
-                        if current != row.contact_id.to_string()
-                            && survivor_id(&current).is_none() =>
-                    {
-                        // A survivor id that is no contact id: writing to it cannot succeed, and
-                        // asking again gets the same answer. A permanent failure of this row.
-                        let reason = format!(
-                            "HubSpot resolved contact {} to {current:?}, which is not a contact id",
-                            row.contact_id
-                        );
-                        let category = writeback_dead_letters::INVALID_SURVIVOR;
-                        self.dead(portal, tx, &row, category, &reason, t).await?
-                    }
-                    Ok(Some(current))
-                        if current != row.contact_id.to_string()
-                            && match survivor_id(&current) {
-                                Some(id) => outbox::has_own_score(tx, portal, id).await?,
-                                None => false,
-                            } =>
-                    {
-                        // Merged into a record Ember scores itself: that newer score wins.
-                        tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
-                        "Contact was merged into a record with its own score; its pending score is retired.");
-                        t.retired += 1;
-                        settle.retired.push((row.contact_id, row.version));
-                    }
-                    Ok(Some(current)) if current != row.contact_id.to_string() => {
-                        // Merged: the survivor gets every value, with a single update.
-                        let one = vec![UpdateRow {
-                            id: current.clone(),
-                            properties: row.properties.clone(),
-                        }];
-                        let outcome = self.crm.batch_update(portal, one).await;
-                        match outcome.map(|a| {
-                            a.rows
-                                .into_iter()
-                                .next()
-                                .map(|o| o.result)
-                                .unwrap_or(RowResult::Unknown)
-                        }) {
-                            Ok(RowResult::Updated) => {
-                                tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
-                                "Contact was merged; its score was written to the surviving record.");
-                                t.merged += 1;
-                                settle.retired.push((row.contact_id, row.version));
-                            }
-                            Ok(result) => match plan::classify(&result) {
-                                Disposition::BadValue { category, reason } => {
-                                    self.dead(portal, tx, &row, &category, &reason, t).await?
-                                }
-                                _ => t.retry += 1,
-                            },
-                            Err(_) => t.retry += 1,
-                        }
-                    }
-                    Ok(Some(_)) | Err(_) => t.retry += 1,
-                }
-            }
-            Disposition::MissingProperty(name) => {
-                if !t.provisioned {
-                    match self.crm.provision(portal).await {
-                        Ok(()) => {
-                            tracing::warn!(portal = %portal, property = ?name,
-                                "A score property was missing in HubSpot; provisioned it again.");
-                            t.provisioned = true;
-                        }
-                        Err(e) => {
-                            tracing::warn!(portal = %portal, error = %e, "Provisioning the score properties failed.");
-                            t.error.get_or_insert_with(|| e.to_string());
-                        }
-                    }
-                }
-                // The row goes again with the next batch (it stays the oldest).
-                if !t.provisioned {
-                    t.retry += 1;
-                }
-            }
+            Disposition::NotFound => self.settle_not_found(round, row).await?,
+            Disposition::MissingProperty(name) => self.reprovision(round, &name).await,
             Disposition::BadValue { category, reason } => {
-                self.dead(portal, tx, &row, &category, &reason, t).await?
+                self.dead(round, &row, &category, &reason).await?
             }
-            Disposition::Transient(_) => t.retry += 1,
+            Disposition::Transient(_) => round.turn.retry += 1,
         }
         Ok(())
     }
 
+    /// A row HubSpot has no such contact for: deleted (retired), or merged into another
+    /// record, which then gets the values unless it has a score of its own.
+    async fn settle_not_found(&self, round: &mut Round, row: OutboxRow) -> anyhow::Result<()> {
+        let portal = round.portal;
+        let own = row.contact_id.to_string();
+        let current = match self.crm.resolve(portal, &own).await {
+            Ok(None) => {
+                tracing::info!(portal = %portal, contact = %row.contact_id, "Contact deleted in HubSpot; its pending score is retired.");
+                round.retire(&row);
+                return Ok(());
+            }
+            Ok(Some(current)) if current != own => current,
+            Ok(Some(_)) | Err(_) => {
+                round.turn.retry += 1;
+                return Ok(());
+            }
+        };
+        let Some(survivor) = survivor_id(&current) else {
+            // A survivor id that is no contact id: writing to it cannot succeed, and asking
+            // again gets the same answer. A permanent failure of this row.
+            let reason = format!(
+                "HubSpot resolved contact {} to {current:?}, which is not a contact id",
+                row.contact_id
+            );
+            let category = writeback_dead_letters::INVALID_SURVIVOR;
+            return self.dead(round, &row, category, &reason).await;
+        };
+        if outbox::has_own_score(&mut round.tx, portal, survivor).await? {
+            // Merged into a record Ember scores itself: that newer score wins.
+            tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
+                "Contact was merged into a record with its own score; its pending score is retired.");
+            round.retire(&row);
+            return Ok(());
+        }
+        // Merged: the survivor gets every value, with a single update.
+        let one = vec![UpdateRow {
+            id: current.clone(),
+            properties: row.properties.clone(),
+        }];
+        let result = self.crm.batch_update(portal, one).await.map(|a| {
+            a.rows
+                .into_iter()
+                .next()
+                .map(|o| o.result)
+                .unwrap_or(RowResult::Unknown)
+        });
+        match result {
+            Ok(RowResult::Updated) => {
+                tracing::info!(portal = %portal, contact = %row.contact_id, survivor = %current,
+                    "Contact was merged; its score was written to the surviving record.");
+                round.turn.merged += 1;
+                round.settle.retired.push((row.contact_id, row.version));
+            }
+            Ok(result) => match plan::classify(&result) {
+                Disposition::BadValue { category, reason } => {
+                    self.dead(round, &row, &category, &reason).await?
+                }
+                _ => round.turn.retry += 1,
+            },
+            Err(_) => round.turn.retry += 1,
+        }
+        Ok(())
+    }
+
+    /// A score property HubSpot says is missing (deleted by someone): provisioned again, once
+    /// per turn; the row goes with the next batch (it stays the oldest).
+    async fn reprovision(&self, round: &mut Round, name: &Option<String>) {
+        let t = &mut round.turn;
+        if !t.provisioned {
+            match self.crm.provision(round.portal).await {
+                Ok(()) => {
+                    tracing::warn!(portal = %round.portal, property = ?name,
+                        "A score property was missing in HubSpot; provisioned it again.");
+                    t.provisioned = true;
+                }
+                Err(e) => {
+                    tracing::warn!(portal = %round.portal, error = %e, "Provisioning the score properties failed.");
+                    t.error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        if !t.provisioned {
+            t.retry += 1;
+        }
+    }
+
     async fn dead(
         &self,
-        portal: PortalId,
-        tx: &mut PgConnection,
+        round: &mut Round,
         row: &OutboxRow,
         category: &str,
         reason: &str,
-        t: &mut Turn,
     ) -> anyhow::Result<()> {
-        tracing::error!(portal = %portal, contact = %row.contact_id, version = row.version, category, reason,
+        tracing::error!(portal = %round.portal, contact = %row.contact_id, version = row.version, category, reason,
             "A score write cannot succeed; dead-lettered (HubSpot refused a value Ember wrote, or named a survivor that is no contact id).");
-        writeback_dead_letters::record(tx, portal, row, category, reason)
+        writeback_dead_letters::record(&mut round.tx, round.portal, row, category, reason)
             .await
             .context("Failed to dead-letter a write.")?;
-        t.dead += 1;
+        round.turn.dead += 1;
         Ok(())
+    }
+}
+
+/// Counts a turn's rows by outcome.
+fn count_rows(t: &Turn) {
+    for (outcome, n) in [
+        ("written", t.done),
+        ("merged", t.merged),
+        ("retired", t.retired),
+        ("retry", t.retry),
+        ("dead_letter", t.dead),
+    ] {
+        if n > 0 {
+            metrics::counter!("ember_writeback_rows_total", "outcome" => outcome)
+                .increment(n as u64);
+        }
     }
 }
 
@@ -594,13 +596,45 @@ fn survivor_id(id: &str) -> Option<ObjectId> {
     ObjectId::new(id.parse().ok()?).ok()
 }
 
-/// What settling one answer works on: the portal, its transaction, the turn's counts and the
-/// rows to settle (instead of seven parameters).
-struct Round<'a> {
+/// One turn's claimed batch in its transaction: the counts so far and the rows to settle.
+struct Round {
     portal: PortalId,
-    tx: &'a mut PgConnection,
-    turn: &'a mut Turn,
-    settle: &'a mut Settle,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    turn: Turn,
+    settle: Settle,
+}
+
+impl Round {
+    /// The row's contact is gone (deleted, or merged into a record with its own score).
+    fn retire(&mut self, row: &OutboxRow) {
+        self.turn.retired += 1;
+        self.settle.retired.push((row.contact_id, row.version));
+    }
+}
+
+/// What [`Writeback::prepare`] found.
+enum Prepared {
+    /// A claimed batch and the rows of it to send.
+    Batch(Round, Vec<(OutboxRow, Values)>),
+    /// No batch this turn; the turn says why.
+    Not(Turn),
+}
+
+impl Prepared {
+    fn idle() -> Self {
+        Prepared::Not(Turn {
+            idle: true,
+            ..Turn::default()
+        })
+    }
+
+    fn lingering(wait: Duration) -> Self {
+        Prepared::Not(Turn {
+            lingering: true,
+            wait: Some(wait),
+            ..Turn::default()
+        })
+    }
 }
 
 #[derive(Default)]
