@@ -39,16 +39,9 @@ pub async fn cancel(
     portal: PortalId,
     ids: &[ObjectId],
 ) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
-    sqlx::query("DELETE FROM context_requests WHERE portal_id = $1 AND contact_id = ANY($2)")
-        .bind(portal.get())
-        .bind(&ids)
-        .execute(conn)
-        .await?;
-    Ok(())
+    const DELETE: &str =
+        "DELETE FROM context_requests WHERE portal_id = $1 AND contact_id = ANY($2)";
+    super::delete_contacts_rows(conn, DELETE, portal, ids).await
 }
 
 /// Leases up to `limit` of a portal's oldest requests to one fetcher for `lease`: they stay in

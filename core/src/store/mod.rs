@@ -44,6 +44,27 @@ impl DatabaseSettings {
     }
 }
 
+/// Runs `delete`, a statement of the calling table's module with the portal as `$1` and the
+/// contact ids as `$2` (an array), for these contacts; nothing when there are none. Each table
+/// keeps its own statement: this only saves the binding.
+pub(crate) async fn delete_contacts_rows(
+    conn: &mut sqlx::PgConnection,
+    delete: &'static str,
+    portal: crate::domain::PortalId,
+    ids: &[crate::domain::ObjectId],
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
+    sqlx::query(delete)
+        .bind(portal.get())
+        .bind(&ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Checks that Postgres answers a query (readiness, start-up checks).
 pub async fn ping<'e, E: sqlx::PgExecutor<'e>>(executor: E) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(executor).await.map(|_| ())

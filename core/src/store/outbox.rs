@@ -67,16 +67,8 @@ pub async fn delete(
     portal: PortalId,
     ids: &[ObjectId],
 ) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
-    sqlx::query("DELETE FROM score_outbox WHERE portal_id = $1 AND contact_id = ANY($2)")
-        .bind(portal.get())
-        .bind(&ids)
-        .execute(conn)
-        .await?;
-    Ok(())
+    const DELETE: &str = "DELETE FROM score_outbox WHERE portal_id = $1 AND contact_id = ANY($2)";
+    super::delete_contacts_rows(conn, DELETE, portal, ids).await
 }
 
 /// A contact's pending write, if any.

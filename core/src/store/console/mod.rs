@@ -87,16 +87,10 @@ pub async fn sample(
     portal: PortalId,
     limit: i64,
 ) -> Result<Vec<ScoringInput>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT contact_id, properties, ledger FROM contacts \
+    const SQL: &str = "SELECT contact_id, properties, ledger FROM contacts \
          WHERE portal_id = $1 AND status = 'active' \
-         ORDER BY updated_at DESC, contact_id DESC LIMIT $2",
-    )
-    .bind(portal.get())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    inputs(rows)
+         ORDER BY updated_at DESC, contact_id DESC LIMIT $2";
+    portal_inputs(pool, SQL, portal, limit).await
 }
 
 /// The portal's active contacts with the highest stored totals (ties by id).
@@ -105,15 +99,24 @@ pub async fn top(
     portal: PortalId,
     limit: i64,
 ) -> Result<Vec<ScoringInput>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT contact_id, properties, ledger FROM contacts \
+    const SQL: &str = "SELECT contact_id, properties, ledger FROM contacts \
          WHERE portal_id = $1 AND status = 'active' AND score_total IS NOT NULL \
-         ORDER BY score_total DESC, contact_id LIMIT $2",
-    )
-    .bind(portal.get())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+         ORDER BY score_total DESC, contact_id LIMIT $2";
+    portal_inputs(pool, SQL, portal, limit).await
+}
+
+/// The scoring inputs `sql` selects with the portal as `$1` and a row limit as `$2`.
+async fn portal_inputs(
+    pool: &PgPool,
+    sql: &'static str,
+    portal: PortalId,
+    limit: i64,
+) -> Result<Vec<ScoringInput>, sqlx::Error> {
+    let rows = sqlx::query(sql)
+        .bind(portal.get())
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
     inputs(rows)
 }
 
