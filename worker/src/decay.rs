@@ -21,8 +21,8 @@ use ember_core::store::{dedupe, models, outbox};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
+use crate::effects::{Rescored, rescore};
 use crate::model::{ModelCache, PortalModel};
-use crate::state::{Rescored, rescore};
 
 /// Advisory lock key of the sweep leader (one sweeper at a time across processes).
 const SWEEP_LOCK_KEY: i64 = 0x656d_6265_7200_0001; // "ember" + 1

@@ -4,7 +4,7 @@
 //! - [`startup`]: build / identify / run, graceful SIGTERM.
 //! - [`runner`]: the queue loop, the only code that acks (ack, delayed retry, dead letter).
 //! - [`consumers::process`]: one message, one Postgres transaction.
-//! - [`state`]: the pure in-memory effect of events on contacts, and rescoring.
+//! - [`effects`]: the pure in-memory effect of events on contacts, and rescoring.
 //! - [`model`]: per-portal models, compiled and cached.
 //! - [`context`]: the HubSpot side of the context fetch (batch read, applied as events).
 //! - [`decay`]: decay sweep, background rescore after a model change, dedupe purge.
@@ -20,11 +20,11 @@ pub mod consumers;
 pub mod context;
 pub mod decay;
 pub mod dlq;
+pub mod effects;
 pub mod metrics_endpoint;
 pub mod model;
 pub mod runner;
 pub mod startup;
-pub mod state;
 pub mod writeback;
 
 pub use consumers::Outcome;

@@ -1,7 +1,8 @@
 //! The install flow and the scoped admin API, over real HTTP: a browser-like client follows the
 //! redirects from `GET /oauth/install` through `hubspot-sim`'s authorize page to Ember's
-//! callback; state tampering, cookie mismatch, reuse and expiry are refused; denied consent shows
-//! a clear page; a person of agency A gets 404 for every admin route of agency B's portals.
+//! callback; state tampering, cookie mismatch, reuse and expiry are refused; denied consent, a
+//! HubSpot error, a missing code and a code HubSpot refuses each show a clear page; a person of
+//! agency A gets 404 for every admin route of agency B's portals.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -433,6 +434,96 @@ async fn denied_consent_shows_a_clear_page_and_installs_nothing() {
         "{}",
         page.body
     );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM portals")
+        .fetch_one(&env.api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    assert!(!browser.cookies.contains_key("ember_session"));
+}
+
+/// `url` with its query rewritten by `f` (pairs in order).
+fn with_query(url: &str, f: impl Fn(Vec<(String, String)>) -> Vec<(String, String)>) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs = f(parsed.query_pairs().into_owned().collect());
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+#[tokio::test]
+async fn a_callback_without_a_usable_code_shows_a_clear_page_and_installs_nothing() {
+    let env = env().await;
+    let portal = env.sim.control().create_portal(PortalSpec::default()).id;
+    let mut browser = Browser::new(&env.api.address);
+    let token_calls = || {
+        env.sim
+            .control()
+            .calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path == "/oauth/v1/token")
+            .count()
+    };
+
+    // A valid state, but no code.
+    let url = callback_url(&env, &mut browser, portal).await;
+    let no_code = with_query(&url, |q| {
+        q.into_iter().filter(|(k, _)| k != "code").collect()
+    });
+    let page = browser.get(&no_code).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("missing_code")
+            && page
+                .body
+                .contains("HubSpot did not send an authorization code."),
+        "{}",
+        page.body
+    );
+
+    // HubSpot sent an error other than a denied consent: it is named on the page.
+    let url = callback_url(&env, &mut browser, portal).await;
+    let errored = with_query(&url, |q| {
+        let mut q: Vec<_> = q.into_iter().filter(|(k, _)| k != "code").collect();
+        q.push(("error".into(), "invalid_scope".into()));
+        q
+    });
+    let page = browser.get(&errored).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("consent_denied")
+            && page
+                .body
+                .contains("HubSpot did not authorize the installation (invalid_scope)."),
+        "{}",
+        page.body
+    );
+    assert_eq!(token_calls(), 0, "no exchange without a code");
+
+    // A code HubSpot does not know: the exchange is tried once and refused.
+    let url = callback_url(&env, &mut browser, portal).await;
+    let unknown = with_query(&url, |q| {
+        q.into_iter()
+            .map(|(k, v)| {
+                if k == "code" {
+                    (k, "not-a-code".into())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect()
+    });
+    let page = browser.get(&unknown).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        page.body.contains("exchange_failed")
+            && page
+                .body
+                .contains("HubSpot did not accept the authorization."),
+        "{}",
+        page.body
+    );
+    assert_eq!(token_calls(), 1);
+
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM portals")
         .fetch_one(&env.api.db.pool)
         .await

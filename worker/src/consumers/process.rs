@@ -6,7 +6,7 @@
 //! 2. `contacts::lock`: advisory locks of every contact the new events name, ascending order.
 //! 3. `contacts::load`: their rows, aliases (merged ids) and erasure markers, in one query. An id
 //!    that turns out to be an alias adds a second lock + load for its survivor.
-//! 4. apply the events in memory ([`crate::state`]), rescore the touched contacts;
+//! 4. apply the events in memory ([`crate::effects`]), rescore the touched contacts;
 //! 5. `contacts::save` (one upsert), `outbox::upsert` (one), `context::request` (one, if any
 //!    contact lacks model properties), plus the rare merge / deletion / erasure statements;
 //! 6. commit. Only then does the runner ack.
@@ -32,8 +32,8 @@ use ember_core::store::{aliases, contacts, context, dedupe, outbox};
 use sqlx::{PgConnection, PgPool};
 
 use super::Outcome;
+use crate::effects::{Effect, WorkingSet};
 use crate::model::{ModelCache, PortalModel};
-use crate::state::{Effect, WorkingSet};
 
 /// What one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
