@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 
 use crate::error::ApiError;
 use crate::extract::CurrentPerson;

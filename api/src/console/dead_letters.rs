@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 
 use super::page::{Chrome, PageError, SignedIn, render, see_other};
 use super::{DoneQuery, PortalContext, PortalHead, TokenForm};

@@ -49,11 +49,11 @@ pub(crate) fn status_badge(status: PortalStatus) -> (&'static str, &'static str)
     }
 }
 
-pub(crate) fn role_name(role: ember_core::store::agencies::Role) -> &'static str {
+pub(crate) fn role_name(role: ember_core::domain::Role) -> &'static str {
     match role {
-        ember_core::store::agencies::Role::Viewer => "viewer",
-        ember_core::store::agencies::Role::Editor => "editor",
-        ember_core::store::agencies::Role::Owner => "owner",
+        ember_core::domain::Role::Viewer => "viewer",
+        ember_core::domain::Role::Editor => "editor",
+        ember_core::domain::Role::Owner => "owner",
     }
 }
 

@@ -27,7 +27,7 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use serde::Deserialize;
 
 use crate::extract::CsrfForm;

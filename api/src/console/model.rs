@@ -8,8 +8,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use ember_core::domain::Role;
 use ember_core::scoring::Model;
-use ember_core::store::agencies::Role;
 use ember_core::store::models;
 
 use super::dead_letters::when;

@@ -17,7 +17,7 @@ use super::charts::{self, Bucket, GradeShare};
 use super::page::{Chrome, PageError, SignedIn, render};
 use super::{PortalContext, PortalHead, TokenForm};
 use crate::state::Intake;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 
 /// Contacts per list (top, rising).
 const LIST_SIZE: usize = 10;

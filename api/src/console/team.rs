@@ -10,7 +10,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use ember_core::store::agencies::{Role, TeamChangeError};
+use ember_core::domain::Role;
+use ember_core::store::agencies::TeamChangeError;
 use serde::Deserialize;
 
 use super::home::role_name;

@@ -4,8 +4,8 @@
 //! docs/invites.md.
 
 use actix_web::http::StatusCode;
+use ember_core::domain::Role;
 use ember_core::domain::{InviteEmail, InviteId, InviteToken};
-use ember_core::store::agencies::Role;
 use ember_core::store::invites::{self, Invite, NewInvite};
 
 use crate::error::ApiError;
@@ -41,7 +41,7 @@ pub(crate) async fn create_invite(
     let role: Role = ask
         .role
         .parse()
-        .map_err(|e: ember_core::store::agencies::UnknownRole| {
+        .map_err(|e: ember_core::domain::UnknownRole| {
             ApiError::bad_request("invalid_role", e.to_string())
         })?;
     let email = ask

@@ -4,6 +4,7 @@
 mod event;
 mod ids;
 mod invite;
+mod role;
 mod subscription;
 
 pub use event::{
@@ -14,4 +15,5 @@ pub use ids::{
     AppId, EventId, EventKey, IdError, ObjectId, PortalId, PropertyName, SubscriptionId, WorkflowId,
 };
 pub use invite::{InviteEmail, InviteEmailError, InviteId, InviteToken, InviteTokenError};
+pub use role::{Role, UnknownRole};
 pub use subscription::{ObjectKind, SubscriptionAction, SubscriptionType};

@@ -11,8 +11,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::Role;
 use crate::domain::{InviteEmail, InviteId, InviteToken};
-use crate::store::agencies::Role;
 
 /// An invite as the team page and the admin API show it (never its token).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]

@@ -9,8 +9,8 @@ use crate::admin_support;
 use admin_support::{Admin, SeedContact, Session, default_model_json, strong_fit, totals};
 use chrono::{Duration, Utc};
 use ember_core::domain::PortalId;
+use ember_core::domain::Role;
 use ember_core::scoring::Model;
-use ember_core::store::agencies::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

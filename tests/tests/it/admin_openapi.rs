@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use admin_support::{Admin, SeedContact, default_model_json, strong_fit};
 use chrono::Utc;
+use ember_core::domain::Role;
 use ember_core::scoring::Model;
-use ember_core::store::agencies::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

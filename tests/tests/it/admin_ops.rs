@@ -6,11 +6,12 @@
 use chrono::Utc;
 use ember_api::session::Signer;
 use ember_core::domain::PortalId;
+use ember_core::domain::Role;
 use ember_core::limiter::{AccountLimits, Limiter, Observation};
 use ember_core::queue::dead_letters::{
     ERROR_HEADER, FAILED_AT_HEADER, ROUTING_KEY_HEADER, WORKER_HEADER,
 };
-use ember_core::store::agencies::{self, Role, TeamChangeError};
+use ember_core::store::agencies::{self, TeamChangeError};
 use ember_core::store::portals::{self, AppKind, PortalStatus};
 use ember_tests::TestApi;
 use ember_tests::worker::{batch, property_event};

@@ -18,7 +18,7 @@ use chromiumoxide::cdp::browser_protocol::emulation::{
 use chromiumoxide::cdp::browser_protocol::network::CookieParam;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use ember_core::store::portals::AppKind;
 use ember_tests::TestApi;
 use ember_tests::worker::{

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! the HTTP side of [`crate::ops::dead_letters`] and the intake's recent rejections.
 
 use actix_web::{HttpResponse, web};
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use ember_core::store::writeback_dead_letters::Replayed;
 use serde::Serialize;
 use utoipa::ToSchema;

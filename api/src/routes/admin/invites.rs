@@ -15,7 +15,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use ember_core::store::invites::{self, Invite};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use ember_core::store::agencies::{self, Member, Role, TeamChangeError};
+use ember_core::domain::Role;
+use ember_core::store::agencies::{self, Member, TeamChangeError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

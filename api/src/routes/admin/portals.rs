@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use ember_core::domain::PortalId;
-use ember_core::store::agencies::Role;
+use ember_core::domain::Role;
 use ember_core::store::portals::PortalSummary;
 use serde::Serialize;
 

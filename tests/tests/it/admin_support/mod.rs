@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use ember_api::session::Signer;
+use ember_core::domain::Role;
 use ember_core::domain::{ObjectId, PortalId};
 use ember_core::scoring::Model;
-use ember_core::store::agencies::Role;
 use ember_core::store::contacts::{ContactRecord, PropertyValue};
 use ember_tests::TestApi;
 use hubspot_sim::{SimConfig, SimHandle, SimServer};
