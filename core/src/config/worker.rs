@@ -4,7 +4,6 @@
 //! values, so they run as a deployed worker does unless they say otherwise.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -153,34 +152,6 @@ impl WorkerSettings {
         let host: IpAddr = self.metrics_host.parse().ok()?;
         self.metrics_port
             .map(|port| std::net::SocketAddr::new(host, port))
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
-    }
-
-    pub fn model_cache_ttl(&self) -> Duration {
-        Duration::from_secs(self.model_cache_secs)
-    }
-
-    pub fn sweep_interval(&self) -> Duration {
-        Duration::from_millis(self.sweep_interval_ms)
-    }
-
-    pub fn dedupe_retention(&self) -> chrono::Duration {
-        chrono::Duration::days(self.dedupe_retention_days)
-    }
-
-    pub fn purge_interval(&self) -> Duration {
-        Duration::from_secs(self.purge_interval_secs)
-    }
-
-    pub fn limits_refresh(&self) -> Duration {
-        Duration::from_secs(self.limits_refresh_secs)
-    }
-
-    pub fn context_interval(&self) -> Duration {
-        Duration::from_millis(self.context_interval_ms)
     }
 }
 

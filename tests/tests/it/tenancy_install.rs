@@ -348,19 +348,12 @@ async fn callback_url(env: &Env, browser: &mut Browser, portal: u64) -> String {
 }
 
 fn with_state(url: &str, f: impl Fn(&str) -> String) -> String {
-    let mut parsed = url::Url::parse(url).unwrap();
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| {
-            if k == "state" {
-                (k.into_owned(), f(&v))
-            } else {
-                (k.into_owned(), v.into_owned())
-            }
-        })
-        .collect();
-    parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    parsed.to_string()
+    with_query(url, |pairs| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| if k == "state" { (k, f(&v)) } else { (k, v) })
+            .collect()
+    })
 }
 
 #[tokio::test]
