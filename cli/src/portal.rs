@@ -1,4 +1,4 @@
-//! `ember portal ...`: register a private-app portal, uninstall a portal (refresh token deleted
+//! `ember portal ...`: register a portal that uses a private app's token or a Service Key, uninstall a portal (refresh token deleted
 //! and HubSpot's self-uninstall called), purge a portal's data, list portals, rotate a portal's
 //! workflow webhook secret.
 
@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use ember_core::config::Settings;
 use ember_core::domain::PortalId;
 use ember_core::store::portals::{self, PortalStatus};
+use ember_core::tenancy::install::StaticCredential;
 use ember_core::tenancy::{self, TokenCipher};
 use secrecy::SecretString;
 
@@ -22,15 +23,23 @@ pub struct PortalArgs {
 
 #[derive(Debug, Subcommand)]
 enum PortalCommand {
-    /// Register a portal that uses a private app's static token.
+    /// Register a portal that uses a static token: a private app's, or a Service Key (which
+    /// replaces private apps on HubSpot's 2026 platform and receives no webhooks: see
+    /// docs/tenancy.md, "Service Keys").
+    #[command(group(clap::ArgGroup::new("credential").required(true).args(["private_token_file", "service_key_file"])))]
     Add {
         /// File holding the private app's access token (`pat-...`); never pass it as an argument.
         #[arg(long, value_name = "FILE")]
-        private_token_file: PathBuf,
+        private_token_file: Option<PathBuf>,
+        /// File holding the Service Key (Development > Keys > Service keys in HubSpot); never
+        /// pass the key itself as an argument.
+        #[arg(long, value_name = "FILE", visible_alias = "service-key")]
+        service_key_file: Option<PathBuf>,
         /// The HubSpot account id.
         #[arg(long)]
         portal_id: i64,
-        /// The private app's burst limit per 10 s: 100, 150 or 190.
+        /// The burst limit per 10 s: 100, 150 or 190 for a private app; 100 (Free/Starter) or
+        /// 190 (Professional/Enterprise) for a Service Key.
         #[arg(long)]
         tier: i32,
         /// The agency that owns the portal.
@@ -78,40 +87,47 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
     match args.command {
         PortalCommand::Add {
             private_token_file,
+            service_key_file,
             portal_id,
             tier,
             agency,
         } => {
-            if ![100, 150, 190].contains(&tier) {
-                bail!("--tier must be 100, 150 or 190 (the private app's calls per 10 s)");
+            let (credential, token_file) = match (private_token_file, service_key_file) {
+                (Some(file), None) => (StaticCredential::PrivateApp, file),
+                (None, Some(file)) => (StaticCredential::ServiceKey, file),
+                // clap's `credential` group makes exactly one of the two present.
+                _ => bail!("pass exactly one of --private-token-file and --service-key-file"),
+            };
+            if let Err(message) = credential.check_tier(tier) {
+                bail!("--tier: {message}");
             }
             let portal = PortalId::new(portal_id).context("--portal-id")?;
-            let token = std::fs::read_to_string(&private_token_file).with_context(|| {
-                format!(
-                    "cannot read the token file {}",
-                    private_token_file.display()
-                )
-            })?;
+            let token = std::fs::read_to_string(&token_file)
+                .with_context(|| format!("cannot read the token file {}", token_file.display()))?;
             let token = token.trim();
             if token.is_empty() {
-                bail!("the token file {} is empty", private_token_file.display());
+                bail!("the token file {} is empty", token_file.display());
             }
             let cipher = TokenCipher::from_settings(settings)?;
             let limiter =
                 std::sync::Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
             let hubspot = tenancy::gated(&tenancy::hubspot_client(settings)?, limiter);
-            let report = tenancy::install::add_private_portal(
+            let report = tenancy::install::add_static_token_portal(
                 &pool,
                 &hubspot,
                 &cipher,
                 portal,
+                credential,
                 &SecretString::from(token.to_owned()),
                 tier,
                 agency,
             )
             .await
             .with_context(|| format!("cannot register portal {portal_id}"))?;
-            println!("portal {portal_id} registered (private app, {tier} calls per 10 s)");
+            println!(
+                "portal {portal_id} registered ({}, {tier} calls per 10 s)",
+                credential.label()
+            );
             println!(
                 "score properties: {} created, {} existing",
                 report.created.len(),

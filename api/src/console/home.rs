@@ -78,6 +78,7 @@ pub(crate) async fn home(
                 kind: match summary.app_kind {
                     AppKind::Public => "public app",
                     AppKind::Private => "private app",
+                    AppKind::ServiceKey => "service key",
                 },
                 status_text,
                 status_tone,

@@ -7,6 +7,7 @@ mod e2e_support;
 
 mod demo;
 mod e2e;
+mod portal_cli;
 mod worker_bench;
 mod worker_cli;
 mod worker_crash;

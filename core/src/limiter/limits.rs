@@ -58,25 +58,28 @@ impl AccountLimits {
     }
 
     /// The limits of a portal as the portals table records it: how it is authorized and, for a
-    /// private app, its tier in calls per 10 s. Tiers: 100 → Starter (250,000 a day), 150 → the
+    /// static credential (a private app or a Service Key, which HubSpot limits as a privately
+    /// distributed app: docs/tenancy.md "Service Keys"), its tier in calls per 10 s. Tiers: 100 → Starter (250,000 a day), 150 → the
     /// former Professional figure (500,000 a day), 190 → Professional (625,000 a day;
     /// Enterprise's 1,000,000 is learnt from the headers). The portals table holds no time zone
     /// yet, so every daily budget resets at UTC midnight.
     pub fn of_portal(kind: AppKind, tier: Option<i32>) -> Self {
-        let app = match (kind, tier) {
-            (AppKind::Public, _) => AppType::Public,
-            (AppKind::Private, Some(100)) => AppType::PRIVATE_STARTER,
-            (AppKind::Private, Some(150)) => AppType::Private {
+        if kind == AppKind::Public {
+            return Self::public(PortalZone::UTC);
+        }
+        let app = match tier {
+            Some(100) => AppType::PRIVATE_STARTER,
+            Some(150) => AppType::Private {
                 burst: 150,
                 daily: 500_000,
             },
-            (AppKind::Private, Some(190)) => AppType::PRIVATE_PROFESSIONAL,
-            (AppKind::Private, Some(t)) if t > 0 => AppType::Private {
+            Some(190) => AppType::PRIVATE_PROFESSIONAL,
+            Some(t) if t > 0 => AppType::Private {
                 burst: t as u32,
                 daily: 250_000,
             },
-            // A private portal without a tier breaks a CHECK constraint; be conservative.
-            (AppKind::Private, _) => AppType::PRIVATE_STARTER,
+            // A static credential without a tier breaks a CHECK constraint; be conservative.
+            _ => AppType::PRIVATE_STARTER,
         };
         Self {
             app,

@@ -155,11 +155,14 @@ pub enum AppKind {
     Public,
     /// A private app's static token.
     Private,
+    /// A Service Key: a static token that replaces private apps on the 2026 platform and
+    /// receives no webhooks (docs/tenancy.md "Service Keys").
+    ServiceKey,
 }
 
 /// How every active portal is authorized (`app_kind`, `private_tier`), for the limiter's
-/// per-portal limits. A CHECK constraint keeps `app_kind` to the two kinds, so the typed decode
-/// cannot meet a third.
+/// per-portal limits. A CHECK constraint keeps `app_kind` to the three kinds, so the typed
+/// decode cannot meet a fourth.
 pub async fn active_app_kinds(
     pool: &PgPool,
 ) -> Result<Vec<(PortalId, AppKind, Option<i32>)>, sqlx::Error> {

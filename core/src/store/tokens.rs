@@ -12,7 +12,8 @@ use crate::domain::PortalId;
 pub enum TokenKind {
     /// The public app: access token + refresh token, refreshed before expiry.
     Oauth,
-    /// A private app's static token.
+    /// A static token, never refreshed: a private app's or a Service Key (the portals table's
+    /// `app_kind` says which; the stored value `private` predates Service Keys).
     Private,
 }
 

@@ -1,5 +1,5 @@
-//! Becoming and ceasing to be a tenant: completing an OAuth install, registering a private-app
-//! portal, uninstalling (refresh token deleted + HubSpot self-uninstall) and purging.
+//! Becoming and ceasing to be a tenant: completing an OAuth install, registering a portal that
+//! uses a static token (a private app's or a Service Key), uninstalling (refresh token deleted + HubSpot self-uninstall) and purging.
 
 use std::sync::Arc;
 
@@ -150,6 +150,9 @@ pub enum InstallError {
     /// The invitation could not be used; nothing was installed.
     #[error("the invitation cannot be used: {0}")]
     Invite(InviteRefusal),
+    /// The tier is not one HubSpot gives that credential; nothing was stored.
+    #[error("{0}")]
+    BadTier(String),
 }
 
 impl From<ClaimError> for InstallError {
@@ -293,17 +296,72 @@ pub async fn install_default_model(
     Ok(Some(next))
 }
 
-/// Registers a private-app portal with its static token and tier (100, 150 or 190 per 10 s).
-/// The token is checked against HubSpot first: it must belong to `portal`.
-pub async fn add_private_portal(
+/// A static token a portal can be registered with instead of the OAuth install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticCredential {
+    /// A legacy private app's access token (`pat-...`); tiers 100, 150 or 190 per 10 s.
+    PrivateApp,
+    /// A Service Key (2026 platform, beta). HubSpot limits it as a privately distributed app:
+    /// 100 per 10 s on Free/Starter, 190 on Professional/Enterprise (docs/tenancy.md
+    /// "Service Keys"). It receives no webhooks.
+    ServiceKey,
+}
+
+impl StaticCredential {
+    /// The portals table's `app_kind` of a portal using this credential.
+    pub fn app_kind(self) -> AppKind {
+        match self {
+            StaticCredential::PrivateApp => AppKind::Private,
+            StaticCredential::ServiceKey => AppKind::ServiceKey,
+        }
+    }
+
+    /// The bursts per 10 s HubSpot gives this credential.
+    pub fn tiers(self) -> &'static [i32] {
+        match self {
+            StaticCredential::PrivateApp => &[100, 150, 190],
+            StaticCredential::ServiceKey => &[100, 190],
+        }
+    }
+
+    /// `Ok` when `tier` is one of [`Self::tiers`]; otherwise the message to show.
+    pub fn check_tier(self, tier: i32) -> Result<(), String> {
+        let tiers = self.tiers();
+        if tiers.contains(&tier) {
+            return Ok(());
+        }
+        let listed: Vec<String> = tiers.iter().map(i32::to_string).collect();
+        Err(format!(
+            "tier must be {} (a {}'s calls per 10 s), not {tier}",
+            listed.join(" or "),
+            self.label()
+        ))
+    }
+
+    /// How people name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            StaticCredential::PrivateApp => "private app",
+            StaticCredential::ServiceKey => "service key",
+        }
+    }
+}
+
+/// Registers a portal that uses a static token (a private app's or a Service Key) and its tier.
+/// The tier is checked first and the token against HubSpot next: it must belong to `portal`.
+/// Nothing is stored when either check fails.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_static_token_portal(
     pool: &PgPool,
     hubspot: &HubSpot,
     cipher: &TokenCipher,
     portal: PortalId,
+    credential: StaticCredential,
     token: &SecretString,
     tier: i32,
     agency: Option<i64>,
 ) -> Result<ProvisionReport, InstallError> {
+    credential.check_tier(tier).map_err(InstallError::BadTier)?;
     let details = hubspot.account_details(portal.get(), token).await?.value;
     if details.portal_id != portal.get() as u64 {
         return Err(InstallError::WrongPortal {
@@ -322,7 +380,15 @@ pub async fn add_private_portal(
         refresh_count: 0,
     };
     let mut tx = pool.begin().await?;
-    portals::register(&mut tx, portal, agency, AppKind::Private, Some(tier), None).await?;
+    portals::register(
+        &mut tx,
+        portal,
+        agency,
+        credential.app_kind(),
+        Some(tier),
+        None,
+    )
+    .await?;
     store::put(&mut tx, portal, &sealed).await?;
     tx.commit().await?;
     let report = hubspot

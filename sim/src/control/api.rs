@@ -161,6 +161,20 @@ impl Control {
         })
     }
 
+    /// Issues a Service Key for a portal created with a private tier (HubSpot limits a key as
+    /// a privately distributed app, the tier's burst and daily figures). The key authorizes REST
+    /// calls like a private app's token and, as at HubSpot, no webhooks are sent for it. `None`
+    /// for an unknown portal or a public-app portal.
+    pub fn issue_service_key(&self, portal: PortalId) -> Option<String> {
+        let mut w = self.shared.world();
+        if !matches!(w.portals.get(&portal)?.app_type, AppType::Private { .. }) {
+            return None;
+        }
+        let key = format!("svc-na1-{}", w.uuid());
+        w.private_tokens.insert(key.clone(), portal);
+        Some(key)
+    }
+
     /// Uninstalls the public app (as the user would in HubSpot's UI).
     pub fn uninstall(&self, portal: PortalId) {
         self.shared.world().uninstall(portal);

@@ -1293,6 +1293,21 @@ async fn refusals_before_a_handler_runs_are_json_error_bodies() {
             400,
             "invalid_json",
         ),
+        // A Service Key has no 150 tier (docs/tenancy.md "Service Keys").
+        (
+            Method::POST,
+            format!("/admin/agencies/{agency}/portals"),
+            r#"{"portal_id": 4242, "token": "svc-na1-x", "tier": 150, "credential": "service_key"}"#,
+            400,
+            "invalid_tier",
+        ),
+        (
+            Method::POST,
+            format!("/admin/agencies/{agency}/portals"),
+            r#"{"portal_id": 4242, "token": "k", "tier": 100, "credential": "api_key"}"#,
+            400,
+            "invalid_json",
+        ),
         (
             Method::GET,
             "/admin/portals/not-a-number".to_owned(),

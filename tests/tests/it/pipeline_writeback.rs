@@ -539,3 +539,140 @@ async fn missing_context_is_fetched_from_hubspot_scored_and_written_back() {
         "no call was rate limited"
     );
 }
+
+/// A Service Key tenant (docs/tenancy.md "Service Keys"): registered with its key and tier, its
+/// events are scored and the scores reach HubSpot through the key, limited as a privately
+/// distributed app. A wrong tier or another portal's key stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_key_portal_is_scored_and_written_back_with_its_key() {
+    use ember_core::store::portals::AppKind;
+    use ember_core::tenancy::install::{InstallError, StaticCredential, add_static_token_portal};
+
+    let w = World::new().await;
+    let info = w.sim.control().create_portal(PortalSpec {
+        contacts: 12,
+        app_type: hubspot_sim::AppType::private_tier(190),
+        ..PortalSpec::default()
+    });
+    let other = w.sim.control().create_portal(PortalSpec {
+        app_type: hubspot_sim::AppType::private_tier(190),
+        ..PortalSpec::default()
+    });
+    let key = SecretString::from(w.sim.control().issue_service_key(info.id).expect("key"));
+    let other_key = SecretString::from(
+        w.sim
+            .control()
+            .issue_service_key(other.id)
+            .expect("other key"),
+    );
+    let portal = PortalId::new(info.id as i64).unwrap();
+    let cipher = TokenCipher::new(KEY, &[]);
+    let hubspot = w.hubspot();
+    let add = |token: SecretString, tier: i32| {
+        let (pool, hubspot, cipher) = (&w.db.pool, &hubspot, &cipher);
+        async move {
+            add_static_token_portal(
+                pool,
+                hubspot,
+                cipher,
+                portal,
+                StaticCredential::ServiceKey,
+                &token,
+                tier,
+                None,
+            )
+            .await
+        }
+    };
+
+    // 150 is a legacy private-app tier, not one a Service Key has.
+    let err = add(key.clone(), 150).await.unwrap_err();
+    assert!(
+        matches!(&err, InstallError::BadTier(m) if m.contains("100 or 190")),
+        "{err:?}"
+    );
+    // Another portal's key.
+    let err = add(other_key, 190).await.unwrap_err();
+    assert!(matches!(err, InstallError::WrongPortal { .. }), "{err:?}");
+    assert_eq!(
+        count(
+            &w.db.pool,
+            "SELECT count(*) FROM portals WHERE portal_id = $1",
+            portal
+        )
+        .await,
+        0,
+        "a refused registration stores nothing"
+    );
+
+    add(key, 190).await.expect("registered");
+    let summary = ember_core::store::portals::summary(&w.db.pool, portal)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.app_kind, AppKind::ServiceKey);
+    assert_eq!(summary.private_tier, Some(190));
+    assert_eq!(
+        ember_core::limiter::AccountLimits::of_portal(summary.app_kind, summary.private_tier).app,
+        ember_core::limiter::AppType::PRIVATE_PROFESSIONAL
+    );
+
+    let ids = w.contact_ids(info.id);
+    let settings = w.settings(true);
+    let worker = TestWorker::spawn(
+        &settings,
+        WorkerOptions {
+            context_fetch: false,
+            ..options()
+        },
+    )
+    .await
+    .expect("worker");
+    w.sim.control().clear_calls();
+    w.queue_events(&settings, portal, &ids).await;
+    let pool = w.db.pool.clone();
+    wait_for(
+        Duration::from_secs(60),
+        "every contact scored and written",
+        || {
+            let pool = pool.clone();
+            async move {
+                let written = count(
+                    &pool,
+                    "SELECT count(*) FROM writeback_written WHERE portal_id = $1",
+                    portal,
+                )
+                .await;
+                Ok(written == 12)
+            }
+        },
+    )
+    .await
+    .expect("pipeline");
+    worker.stop().await.expect("worker stops cleanly");
+
+    let scores = scores(&w.db.pool, portal).await;
+    assert_eq!(scores.len(), 12);
+    for (id, values) in &scores {
+        let contact = w
+            .sim
+            .control()
+            .contact(info.id, *id as u64)
+            .expect("contact");
+        let score = values.get("ember_score").expect("a score");
+        assert_eq!(
+            contact.properties.get("ember_score"),
+            Some(score),
+            "contact {id}"
+        );
+    }
+    // HubSpot tagged every call with this portal: the key, and only the key, authorized them.
+    let calls = w.sim.control().calls_for(info.id);
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.endpoint.ends_with("/batch/update") && c.status == 200),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|c| c.status < 400), "{calls:?}");
+}

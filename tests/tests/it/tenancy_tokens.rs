@@ -520,6 +520,7 @@ async fn operator_uninstall_deletes_the_refresh_token_and_uninstalls_the_app_the
 
 #[tokio::test]
 async fn a_private_app_portal_is_checked_stored_sealed_and_served_without_refresh() {
+    use ember_core::tenancy::install::StaticCredential;
     let w = World::new().await;
     let spec = PortalSpec {
         app_type: hubspot_sim::AppType::private_tier(150),
@@ -532,8 +533,15 @@ async fn a_private_app_portal_is_checked_stored_sealed_and_served_without_refres
 
     // The token must belong to the portal it is registered for.
     let wrong = PortalId::new(other.id as i64).unwrap();
-    let err = ember_core::tenancy::install::add_private_portal(
-        &w.db.pool, &w.hubspot, &w.cipher, wrong, &token, 150, None,
+    let err = ember_core::tenancy::install::add_static_token_portal(
+        &w.db.pool,
+        &w.hubspot,
+        &w.cipher,
+        wrong,
+        StaticCredential::PrivateApp,
+        &token,
+        150,
+        None,
     )
     .await
     .unwrap_err();
@@ -545,8 +553,15 @@ async fn a_private_app_portal_is_checked_stored_sealed_and_served_without_refres
         "{err:?}"
     );
 
-    let report = ember_core::tenancy::install::add_private_portal(
-        &w.db.pool, &w.hubspot, &w.cipher, portal, &token, 150, None,
+    let report = ember_core::tenancy::install::add_static_token_portal(
+        &w.db.pool,
+        &w.hubspot,
+        &w.cipher,
+        portal,
+        StaticCredential::PrivateApp,
+        &token,
+        150,
+        None,
     )
     .await
     .expect("added");

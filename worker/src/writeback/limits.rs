@@ -73,5 +73,14 @@ mod tests {
             AppType::PRIVATE_PROFESSIONAL
         );
         assert_eq!(limits(AppKind::Private, None).app, AppType::PRIVATE_STARTER);
+        // A Service Key is limited as a privately distributed app: the same tiers.
+        assert_eq!(
+            limits(AppKind::ServiceKey, Some(190)).app,
+            AppType::PRIVATE_PROFESSIONAL
+        );
+        assert_eq!(
+            limits(AppKind::ServiceKey, Some(100)).app,
+            AppType::PRIVATE_STARTER
+        );
     }
 }

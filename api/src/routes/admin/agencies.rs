@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use ember_core::domain::PortalId;
 use ember_core::domain::Role;
+use ember_core::tenancy::install::StaticCredential;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -83,9 +84,33 @@ pub(crate) struct PrivatePortalRequest {
     portal_id: i64,
     token: String,
     tier: i32,
+    /// What `token` is; a private app's token when absent.
+    #[serde(default)]
+    credential: CredentialKind,
 }
 
-/// `POST /admin/agencies/{agency}/portals` (editor): registers a private-app portal.
+/// The static credential of a portal registered without OAuth.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CredentialKind {
+    /// A legacy private app's access token: tier 100, 150 or 190.
+    #[default]
+    PrivateApp,
+    /// A Service Key (no webhooks; docs/tenancy.md "Service Keys"): tier 100 or 190.
+    ServiceKey,
+}
+
+impl From<CredentialKind> for StaticCredential {
+    fn from(kind: CredentialKind) -> Self {
+        match kind {
+            CredentialKind::PrivateApp => StaticCredential::PrivateApp,
+            CredentialKind::ServiceKey => StaticCredential::ServiceKey,
+        }
+    }
+}
+
+/// `POST /admin/agencies/{agency}/portals` (editor): registers a portal that uses a private
+/// app's token or a Service Key.
 #[utoipa::path(post, path = "/admin/agencies/{agency}/portals", tag = "agencies",
     operation_id = "add_private_portal", params(("agency" = i64, Path, description = "agency id")), request_body = PrivatePortalRequest,
     responses((status = 201, description = "`{portal_id, tier, properties_created, property_conflicts}`", body = Object),
@@ -103,12 +128,10 @@ pub(crate) async fn add_private_portal(
     let body = body.into_inner();
     let portal = PortalId::new(body.portal_id)
         .map_err(|e| ApiError::bad_request("invalid_portal", e.to_string()))?;
-    if ![100, 150, 190].contains(&body.tier) {
-        return Err(ApiError::bad_request(
-            "invalid_tier",
-            "tier must be 100, 150 or 190 (calls per 10 s)",
-        ));
-    }
+    let credential = StaticCredential::from(body.credential);
+    credential
+        .check_tier(body.tier)
+        .map_err(|message| ApiError::bad_request("invalid_tier", message))?;
     if let Some(summary) = ember_core::store::portals::summary(&t.pool, portal)
         .await
         .map_err(db)?
@@ -122,11 +145,12 @@ pub(crate) async fn add_private_portal(
         ));
     }
     let token = SecretString::from(body.token);
-    let report = ember_core::tenancy::install::add_private_portal(
+    let report = ember_core::tenancy::install::add_static_token_portal(
         &t.pool,
         &t.hubspot,
         &t.cipher,
         portal,
+        credential,
         &token,
         body.tier,
         Some(agency),
@@ -142,11 +166,15 @@ pub(crate) async fn add_private_portal(
         ember_core::tenancy::install::InstallError::WrongPortal { .. } => {
             ApiError::bad_request("wrong_portal", e.to_string())
         }
+        ember_core::tenancy::install::InstallError::BadTier(message) => {
+            ApiError::bad_request("invalid_tier", message)
+        }
         other => ApiError::internal(anyhow::Error::new(other)),
     })?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "portal_id": portal.get(),
         "tier": body.tier,
+        "app_kind": credential.app_kind(),
         "properties_created": report.created,
         "property_conflicts": report.conflicts.iter().map(|c| &c.name).collect::<Vec<_>>(),
     })))
