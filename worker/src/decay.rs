@@ -37,10 +37,15 @@ pub async fn sweep_once(
     let mut tx = pool.begin().await?;
     let leader = ember_core::store::locks::try_xact_lock(&mut tx, SWEEP_LOCK_KEY).await?;
     if !leader {
+        tx.rollback().await?;
         return Ok(0);
     }
     let due = contacts::due(&mut tx, now, batch).await?;
     if due.is_empty() {
+        // End the transaction here rather than by dropping it: a dropped transaction's ROLLBACK
+        // is sent later, when its connection is next used, so the lock would outlive this call
+        // and make the next sweep (on another pooled connection) think it is not the leader.
+        tx.rollback().await?;
         return Ok(0);
     }
     contacts::lock_many(&mut tx, &due).await?;
