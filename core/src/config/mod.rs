@@ -179,6 +179,9 @@ pub struct HubSpotSettings {
     pub app_id: i64,
     pub api_base_url: String,
     pub auth_base_url: String,
+    /// The app definition's `maxConcurrentRequests`: webhook requests HubSpot sends at once per
+    /// installing account (more than 5).
+    pub webhook_max_concurrent_requests: u32,
     #[serde(default)]
     pub client_secret: Option<SecretString>,
     #[serde(default)]
@@ -333,6 +336,12 @@ impl Settings {
                     "{name} must be 1-100 characters of letters, digits, '.', '_' or '-'"
                 ));
             }
+        }
+        if self.hubspot.webhook_max_concurrent_requests <= 5 {
+            problems.push(format!(
+                "hubspot.webhook_max_concurrent_requests must be greater than 5 (HubSpot's rule), got {}",
+                self.hubspot.webhook_max_concurrent_requests
+            ));
         }
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes must be at least 1024".into());
