@@ -566,6 +566,26 @@ mod tests {
     }
 
     #[test]
+    fn webhook_concurrency_must_be_more_than_hubspots_minimum() {
+        let s = Settings::load_from(
+            None,
+            env(&[("EMBER_HUBSPOT__WEBHOOK_MAX_CONCURRENT_REQUESTS", "6")]),
+        )
+        .unwrap();
+        assert_eq!(s.hubspot.webhook_max_concurrent_requests, 6);
+        let err = Settings::load_from(
+            None,
+            env(&[("EMBER_HUBSPOT__WEBHOOK_MAX_CONCURRENT_REQUESTS", "5")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("hubspot.webhook_max_concurrent_requests must be greater than 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_can_come_from_files() {
         let path = std::env::temp_dir().join(format!("ember-secret-{}", std::process::id()));
         std::fs::write(&path, "from-file\n").unwrap();
