@@ -200,8 +200,8 @@ async fn render(config: Option<&Path>, args: &RenderArgs) -> Result<(), Failure>
     );
     if !left_out.is_empty() {
         eprintln!(
-            "note: HubSpot offers no propertyChange subscription for {}; models reading them see \
-             their values only when Ember fetches a contact (docs/hubspot.md A.3).",
+            "note: HubSpot offers no propertyChange subscription for {}, so their changes do not \
+             reach Ember by webhook (docs/hubspot.md A.3).",
             left_out.into_iter().collect::<Vec<_>>().join(", ")
         );
     }

@@ -374,15 +374,20 @@ async fn installed_portals_models_add_subscriptions_and_the_render_is_recorded()
     let db = TestDb::new().await.unwrap();
     let installed = db.add_portal(7101).await.unwrap();
     let uninstalled = db.add_portal(7102).await.unwrap();
-    store::models::insert_and_activate(
-        &db.pool,
-        installed,
-        &model_reading_the_new_property(),
-        "test",
-    )
-    .await
-    .unwrap()
-    .expect("portal exists");
+    // It also reads a property HubSpot offers no subscription for (docs/hubspot.md A.3).
+    let mut installed_model = model_reading_the_new_property();
+    installed_model.fit.push(FitRule {
+        id: RuleId::parse("recently_modified").unwrap(),
+        label: None,
+        points: 1.0,
+        when: Condition::Known(PropertyOnly {
+            property: "hs_lastmodifieddate".to_owned(),
+        }),
+    });
+    store::models::insert_and_activate(&db.pool, installed, &installed_model, "test")
+        .await
+        .unwrap()
+        .expect("portal exists");
     let mut gone = Model::default_model();
     gone.fit.push(FitRule {
         id: RuleId::parse("gone").unwrap(),
@@ -420,6 +425,15 @@ async fn installed_portals_models_add_subscriptions_and_the_render_is_recorded()
         &out.join("src/app/webhooks/webhooks-hsmeta.json"),
     ));
     assert!(subscribed.contains(NEW_PROPERTY), "{subscribed:?}");
+    assert!(
+        !subscribed.contains("hs_lastmodifieddate"),
+        "{subscribed:?}"
+    );
+    assert!(
+        stderr(&output).contains("no propertyChange subscription for hs_lastmodifieddate"),
+        "{}",
+        stderr(&output)
+    );
     assert!(
         !subscribed.contains("ember_test_uninstalled_only"),
         "{subscribed:?}"
