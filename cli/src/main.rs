@@ -2,6 +2,7 @@
 //! the library crates.
 
 mod demo;
+mod hubspot_app;
 mod loadgen;
 mod portal;
 mod score;
@@ -53,6 +54,9 @@ enum Command {
     /// Run the whole system against the HubSpot simulator: install, live traffic, summary,
     /// consistency check (needs PostgreSQL, RabbitMQ and Redis; removes what it creates).
     Demo(demo::DemoArgs),
+    /// Write Ember's HubSpot app definition (`render`): the project `hs project upload` deploys,
+    /// with URLs, scopes and subscriptions from the settings and the portals' models.
+    HubspotApp(hubspot_app::HubspotAppArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         // Its own exit codes (2: a service is missing; 1: inconsistent) and its own runtime.
         Command::Demo(args) => return demo::main(cli.config.as_deref(), args),
+        // Its own exit codes (2: bad input or PostgreSQL unreachable) and its own runtime.
+        Command::HubspotApp(args) => return hubspot_app::main(cli.config.as_deref(), args),
         command => runtime().and_then(|rt| rt.block_on(run_async(cli.config, command))),
     };
     match result {
@@ -116,7 +122,9 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
         Command::Dlq(args) => {
             ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await
         }
-        Command::Score(_) | Command::Demo(_) => unreachable!("handled before the runtime"),
+        Command::Score(_) | Command::Demo(_) | Command::HubspotApp(_) => {
+            unreachable!("handled before the runtime")
+        }
     }
 }
 

@@ -28,8 +28,9 @@
 //! Files: `model` (document types), `parse` (reading), `validate` (checks), `lists` (built-in
 //! lists in `scoring/data/lists`), `compile` (compiled form), `contact` (snapshot, ledger,
 //! signals), `bound` (fit rules on a bound snapshot), `engine` (scoring), `decay` (the decay
-//! factor), `schedule` (next change), `output` (explanation and HubSpot values), `text`
-//! (case-insensitive matching).
+//! factor), `schedule` (next change), `output` (explanation and HubSpot values), `reads` (the
+//! contact properties a model reads, [`Model::read_properties`]), `text` (case-insensitive
+//! matching).
 
 mod bound;
 mod compile;
@@ -40,6 +41,7 @@ mod lists;
 mod model;
 mod output;
 mod parse;
+mod reads;
 mod schedule;
 mod text;
 mod validate;

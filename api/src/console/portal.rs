@@ -1,6 +1,8 @@
 //! `GET /app/portals/{p}`: the portal's score distribution (server-drawn histogram, grade split,
 //! matrix cells) and its top and fastest-rising contacts, each linking to its explanation.
-//! The OAuth callback lands here after an install.
+//! The OAuth callback lands here after an install. It also says which properties the active
+//! model reads that the latest recorded HubSpot app render does not subscribe to
+//! (docs/hubspot-app.md, "When a model reads a new property").
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -155,6 +157,37 @@ struct PortalPage {
     lists: Vec<ContactList>,
     /// Editors and owners may rotate the workflow webhook secret.
     can_edit: bool,
+    subscriptions: Subscriptions,
+}
+
+/// How the HubSpot app's webhook subscriptions compare with what the active model reads.
+pub(crate) enum Subscriptions {
+    /// No `ember hubspot-app render` was recorded: nothing to compare with.
+    NoRender,
+    /// The latest render subscribes to every property the model reads.
+    Covered,
+    /// Properties the model reads that the latest render does not subscribe to, sorted.
+    Missing(Vec<String>),
+}
+
+async fn subscriptions(pool: &PgPool, active: &ActiveModel) -> Result<Subscriptions, PageError> {
+    let render = ember_core::store::hubspot_app::latest(pool)
+        .await
+        .map_err(PageError::database)?;
+    Ok(match render {
+        None => Subscriptions::NoRender,
+        Some(render) => {
+            let missing = ember_core::store::hubspot_app::missing_subscriptions(
+                &active.model.read_properties(),
+                &render,
+            );
+            if missing.is_empty() {
+                Subscriptions::Covered
+            } else {
+                Subscriptions::Missing(missing)
+            }
+        }
+    })
 }
 
 /// The new secret, shown once (pages are `no-store`).
@@ -283,6 +316,7 @@ pub(crate) async fn show(me: SignedIn, path: web::Path<i64>) -> Result<HttpRespo
         scores: scores(pool, ctx.portal, &active).await?,
         lists: lists(pool, ctx.portal, &active).await?,
         can_edit: ctx.role >= Role::Editor,
+        subscriptions: subscriptions(pool, &active).await?,
         head: ctx.head,
     };
     Ok(render(StatusCode::OK, &page))

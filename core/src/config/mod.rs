@@ -179,6 +179,9 @@ pub struct HubSpotSettings {
     pub app_id: i64,
     pub api_base_url: String,
     pub auth_base_url: String,
+    /// The app definition's `maxConcurrentRequests`: webhook requests HubSpot sends at once per
+    /// installing account (more than 5).
+    pub webhook_max_concurrent_requests: u32,
     #[serde(default)]
     pub client_secret: Option<SecretString>,
     #[serde(default)]
@@ -333,6 +336,12 @@ impl Settings {
                     "{name} must be 1-100 characters of letters, digits, '.', '_' or '-'"
                 ));
             }
+        }
+        if self.hubspot.webhook_max_concurrent_requests <= 5 {
+            problems.push(format!(
+                "hubspot.webhook_max_concurrent_requests must be greater than 5 (HubSpot's rule), got {}",
+                self.hubspot.webhook_max_concurrent_requests
+            ));
         }
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes must be at least 1024".into());
@@ -554,6 +563,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("failure_window_secs"), "{err}");
+    }
+
+    #[test]
+    fn webhook_concurrency_must_be_more_than_hubspots_minimum() {
+        let s = Settings::load_from(
+            None,
+            env(&[("EMBER_HUBSPOT__WEBHOOK_MAX_CONCURRENT_REQUESTS", "6")]),
+        )
+        .unwrap();
+        assert_eq!(s.hubspot.webhook_max_concurrent_requests, 6);
+        let err = Settings::load_from(
+            None,
+            env(&[("EMBER_HUBSPOT__WEBHOOK_MAX_CONCURRENT_REQUESTS", "5")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("hubspot.webhook_max_concurrent_requests must be greater than 5"),
+            "{err}"
+        );
     }
 
     #[test]

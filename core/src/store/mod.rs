@@ -9,6 +9,7 @@ pub mod context;
 pub mod dedupe;
 pub mod demo;
 pub mod health;
+pub mod hubspot_app;
 pub mod invites;
 pub mod locks;
 pub mod models;

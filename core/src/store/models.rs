@@ -295,3 +295,25 @@ pub async fn rescore_status(
     .fetch_optional(pool)
     .await
 }
+
+/// The active model document of every installed portal (active or awaiting re-authorization),
+/// by portal. Portals without a stored active version use the built-in model and are absent.
+/// Deliberately across portals: one HubSpot app definition serves them all
+/// (`ember hubspot-app render`, docs/hubspot-app.md), and the caller only reads which
+/// properties the models use.
+pub async fn installed_active_models(
+    pool: &PgPool,
+) -> Result<Vec<(PortalId, i32, serde_json::Value)>, sqlx::Error> {
+    let rows: Vec<(i64, i32, serde_json::Value)> = sqlx::query_as(
+        "SELECT a.portal_id, m.version, m.document FROM scoring_model_active a \
+         JOIN scoring_models m ON m.portal_id = a.portal_id AND m.version = a.version \
+         JOIN portals p ON p.portal_id = a.portal_id \
+         WHERE p.status IN ('active', 'needs_reauth') ORDER BY a.portal_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, version, document)| Some((PortalId::new(p).ok()?, version, document)))
+        .collect())
+}
