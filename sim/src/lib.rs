@@ -31,12 +31,12 @@ pub use clock::SimClock;
 pub use config::{
     AppConfig, AppType, BURST_WINDOW_MS, PUBLIC_APP_BURST, SEARCH_PER_SECOND, SimConfig,
 };
-pub use control::Control;
+pub use control::{Control, RulesRefused};
 pub use generator::{TrafficOptions, TrafficSummary};
 pub use server::{CONTROL_PREFIX, SimHandle, SimServer};
 pub use setup::{
     ContactView, DEFAULT_WATCHED_PROPERTIES, DeliveryAttempt, DeliveryKind, Faults, InstallTokens,
-    PortalInfo, PortalSpec, Subscription, WorkflowConfig,
+    PortalInfo, PortalSpec, RuleCheck, Subscription, ValidationRule, WorkflowConfig,
 };
 pub use state::PortalId;
 pub use webhooks::signature;
