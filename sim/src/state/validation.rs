@@ -59,7 +59,8 @@ impl Portal {
         let mut out = Vec::with_capacity(inputs.len());
         let mut errors = Vec::new();
         for (name, value) in inputs {
-            let Some(def) = self.property(name) else {
+            // An archived definition takes no values (docs/hubspot.md F).
+            let Some(def) = self.property(name).filter(|d| !d.archived.unwrap_or(false)) else {
                 errors.push(invalid(
                     self.id,
                     name,
