@@ -14,7 +14,6 @@ use ember_hubspot::wire::error::{
 };
 use ember_hubspot::wire::rate_limit::RateLimitError;
 
-use super::gate::ResetTag;
 use crate::setup::ValidationRule;
 
 /// The header HubSpot puts on every answer (docs/hubspot.md H).
@@ -304,12 +303,12 @@ fn is_json(resp: &HttpResponse) -> bool {
 
 /// Gives one HubSpot answer its correlation id. A JSON error body gets `category` and
 /// `correlationId` if it lacks them, and the header repeats the body's id; any other answer
-/// gets a fresh id in the header. Edge pages and reset connections are left as they are.
+/// gets a fresh id in the header; only its header is touched, so a reset connection (a 200 whose
+/// body fails) stays a reset. Edge pages are left as they are.
 pub(crate) async fn correlate(res: ServiceResponse) -> ServiceResponse {
     let skip = {
         let resp = res.response();
         resp.extensions().get::<EdgeTag>().is_some()
-            || resp.extensions().get::<ResetTag>().is_some()
             || resp.headers().contains_key(CORRELATION_HEADER)
     };
     if skip {
