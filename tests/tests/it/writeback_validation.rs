@@ -2,7 +2,8 @@
 //! the write-back: a portal rule fails one row of a batch update with `VALIDATION_ERROR`, and
 //! Ember settles that row alone (dead-lettered with HubSpot's message, never retried, listed in
 //! the console) while the other rows of the same call are written. The simulator shuffles its
-//! batch answers, so each row must be matched by id, never by position.
+//! batch answers, so each row must be matched by id, never by position. An HTML error page from
+//! HubSpot's edge, by contrast, is transient: the rows wait and are written on the retry.
 
 use crate::admin_support::Admin;
 use crate::writeback_support::*;
@@ -237,6 +238,80 @@ async fn a_shuffled_batch_answer_settles_every_row_by_its_own_id() {
         }
     }
     assert_eq!(pending(&db.pool, portal).await, 0);
+    p.limiter.delete_all_keys().await.ok();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_error_page_from_hubspots_edge_is_retried_and_never_dead_lettered() {
+    init();
+    let db = TestDb::new().await.unwrap();
+    let sim = SimServer::start(SimConfig::default()).await.unwrap();
+    let info = sim.control().create_portal(PortalSpec {
+        contacts: 4,
+        ..Default::default()
+    });
+    let install = sim.control().install(info.id).unwrap();
+    let portal = db.add_portal(info.id as i64).await.unwrap();
+    let p = Process::start(
+        &sim,
+        &db.url,
+        &unique_name("wbe"),
+        &HashMap::from([(info.id as i64, install.access_token)]),
+        1,
+        sending_at_once(),
+    )
+    .await
+    .unwrap();
+    provisioned(&p, &sim, portal).await;
+    let mut ids = sim.control().contact_ids(info.id);
+    ids.sort_unstable();
+    let rows: Vec<(u64, BTreeMap<String, String>)> =
+        ids.iter().map(|id| (*id, score(*id, "A"))).collect();
+    queue(&db.pool, portal, &rows).await;
+
+    sim.control().set_faults(
+        Some(info.id),
+        hubspot_sim::Faults {
+            error_next: 1,
+            error_status: 502,
+            error_html: true,
+            ..Default::default()
+        },
+    );
+    let first = p.writeback.turn(portal).await.unwrap();
+    assert_eq!((first.sent, first.done, first.dead), (4, 0, 0), "{first:?}");
+    assert_eq!(pending(&db.pool, portal).await, 4, "kept for a retry");
+    // The retry waits for its backoff; turn until it has gone (bounded).
+    let mut written = 0;
+    for _ in 0..200 {
+        let t = p.writeback.turn(portal).await.unwrap();
+        written += t.done;
+        assert_eq!(t.dead, 0, "{t:?}");
+        if pending(&db.pool, portal).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(written, 4);
+    assert_eq!(pending(&db.pool, portal).await, 0);
+    let statuses: Vec<u16> = batch_updates(&sim, info.id)
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [502, 200], "one edge page, then the retry");
+    assert!(
+        writeback_dead_letters::list(&db.pool, portal, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (id, want) in &rows {
+        let held = sim.control().contact(info.id, *id).unwrap();
+        for (k, v) in want {
+            assert_eq!(held.properties.get(k), Some(v), "{id} {k}");
+        }
+    }
     p.limiter.delete_all_keys().await.ok();
     sim.shutdown().await;
 }
