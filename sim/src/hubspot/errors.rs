@@ -322,6 +322,8 @@ pub(crate) async fn correlate(res: ServiceResponse) -> ServiceResponse {
     }
     let (req, resp) = res.into_parts();
     let (mut head, body) = resp.into_parts();
+    // Every JSON error is built whole in memory (`HttpResponse::json`), so this is a copy of
+    // bytes already there; only a streamed body would need reading, and none fails mid-way.
     let bytes = match body.try_into_bytes() {
         Ok(b) => b,
         Err(body) => actix_web::body::to_bytes(body).await.unwrap_or_default(),
