@@ -61,6 +61,8 @@ pub struct ApiFailure {
     pub policy: Option<String>,
     /// `Retry-After` in seconds, when sent.
     pub retry_after: Option<Duration>,
+    /// The body was not JSON (an HTML page from HubSpot's edge, not an answer of its API).
+    pub not_json: bool,
 }
 
 impl fmt::Display for ApiFailure {
@@ -123,9 +125,12 @@ fn transient_status(status: u16) -> bool {
 }
 
 impl Error {
-    /// Whether the same call may succeed later (network trouble, 429, 423, 477, 5xx).
+    /// Whether the same call may succeed later (network trouble, 429, 423, 477, 5xx). A 5xx
+    /// whose body is not JSON is always transient: it is an error page of HubSpot's edge, which
+    /// says nothing about the request (docs/hubspot.md H).
     pub fn is_transient(&self) -> bool {
         match self {
+            Error::Api(a) if a.not_json && a.status >= 500 => true,
             Error::Api(a) => transient_status(a.status),
             Error::OAuth(_) | Error::Decode { .. } | Error::Invalid(_) => false,
             Error::Transport { .. } | Error::Gate(_) => true,
@@ -217,11 +222,12 @@ impl Error {
         headers: &reqwest::header::HeaderMap,
         body: &[u8],
     ) -> Self {
-        let json: serde_json::Value =
-            serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let not_json = parsed.is_none() && !body.is_empty();
+        let json = parsed.unwrap_or(serde_json::Value::Null);
         let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let message = text("message")
-            .or_else(|| (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned()))
+            .or_else(|| not_json.then(|| not_json_message(headers, body)))
             .unwrap_or_else(|| "no message".into());
         Error::Api(Box::new(ApiFailure {
             endpoint,
@@ -231,7 +237,26 @@ impl Error {
             message: shorten(&message),
             policy: text("policyName"),
             retry_after: retry_after(headers),
+            not_json,
         }))
+    }
+}
+
+/// What a non-JSON answer was: its content type, size and, for an HTML page, its title; never
+/// the page itself (it can be large, and says nothing more).
+fn not_json_message(headers: &reqwest::header::HeaderMap, body: &[u8]) -> String {
+    let kind = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type");
+    let text = String::from_utf8_lossy(body);
+    let title = text
+        .find("<title>")
+        .map(|at| &text[at + "<title>".len()..])
+        .and_then(|rest| rest.find("</title>").map(|end| rest[..end].trim()));
+    match title {
+        Some(t) => format!("a non-JSON answer ({kind}, {} bytes): {t}", body.len()),
+        None => format!("a non-JSON answer ({kind}, {} bytes)", body.len()),
     }
 }
 
@@ -295,6 +320,33 @@ mod tests {
         assert_eq!(a.policy.as_deref(), Some("TEN_SECONDLY_ROLLING"));
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(e.is_transient());
+    }
+
+    #[test]
+    fn an_html_5xx_from_hubspots_edge_is_transient_and_summarised() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("content-type", "text/html; charset=UTF-8".parse().unwrap());
+        let page = b"<!DOCTYPE html>\n<html><head><title>api.hubapi.com | 522: Connection timed out</title></head><body><h1>Error 522</h1></body></html>";
+        // 522 with a JSON body means "contact support" (docs/hubspot.md G); as an edge page it
+        // is the edge's trouble, so it is retried like any other.
+        for status in [500, 502, 522] {
+            let e = Error::from_answer("POST /z", status, &headers, page);
+            assert!(e.is_transient(), "{status}");
+            assert_eq!(e.kind(), "transient");
+            assert_eq!(e.category(), None);
+            let Error::Api(a) = &e else { panic!("{e:?}") };
+            assert!(a.not_json);
+            assert_eq!(
+                a.message,
+                format!(
+                    "a non-JSON answer (text/html; charset=UTF-8, {} bytes): api.hubapi.com | 522: Connection timed out",
+                    page.len()
+                )
+            );
+        }
+        // A non-JSON 4xx is still the request's fault.
+        assert!(!Error::from_answer("POST /z", 400, &headers, page).is_transient());
+        assert!(!api(522).is_transient(), "a JSON 522 stays as documented");
     }
 
     #[test]

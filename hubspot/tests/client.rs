@@ -366,6 +366,33 @@ async fn rate_limits_and_server_errors_are_transient_and_a_refused_gate_sends_no
     let unavailable = hs.account_details(pid, &token).await.unwrap_err();
     assert!(unavailable.is_transient(), "{unavailable}");
 
+    // HubSpot's edge answers an HTML page, not JSON: transient, never a bad value.
+    sim.control().set_faults(
+        Some(portal.id),
+        Faults {
+            error_next: 1,
+            error_status: 502,
+            error_html: true,
+            ..Faults::default()
+        },
+    );
+    let edge = hs.account_details(pid, &token).await.unwrap_err();
+    assert!(edge.is_transient(), "{edge}");
+    assert_eq!(edge.status(), Some(502));
+    let ember_hubspot::Error::Api(a) = &edge else {
+        panic!("{edge:?}")
+    };
+    assert!(a.not_json, "{a:?}");
+    assert!(
+        a.message.starts_with("a non-JSON answer (text/html"),
+        "{}",
+        a.message
+    );
+    assert!(
+        !a.message.contains("<html"),
+        "the page is summarised, not kept"
+    );
+
     sim.control().set_faults(
         Some(portal.id),
         Faults {

@@ -131,6 +131,12 @@ pub struct SimConfig {
     pub call_log_capacity: usize,
     /// Actix worker threads (default: 2).
     pub workers: usize,
+    /// Sim time before search sees a write (HubSpot indexes with a short lag, docs/hubspot.md
+    /// E.5). Tests that search right after writing set it to zero.
+    pub search_index_delay: Duration,
+    /// Batch answers list rows in a shuffled order, as HubSpot's are not in input order
+    /// (docs/hubspot.md E.3); off keeps input order, for debugging.
+    pub shuffle_batch_answers: bool,
 }
 
 impl Default for SimConfig {
@@ -150,6 +156,8 @@ impl Default for SimConfig {
             echo_app_writes: true,
             call_log_capacity: 500_000,
             workers: 2,
+            search_index_delay: Duration::from_secs(3),
+            shuffle_batch_answers: true,
         }
     }
 }

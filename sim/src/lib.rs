@@ -31,12 +31,12 @@ pub use clock::SimClock;
 pub use config::{
     AppConfig, AppType, BURST_WINDOW_MS, PUBLIC_APP_BURST, SEARCH_PER_SECOND, SimConfig,
 };
-pub use control::Control;
+pub use control::{Control, RulesRefused};
 pub use generator::{TrafficOptions, TrafficSummary};
 pub use server::{CONTROL_PREFIX, SimHandle, SimServer};
 pub use setup::{
     ContactView, DEFAULT_WATCHED_PROPERTIES, DeliveryAttempt, DeliveryKind, Faults, InstallTokens,
-    PortalInfo, PortalSpec, Subscription, WorkflowConfig,
+    PortalInfo, PortalSpec, RuleCheck, Subscription, ValidationRule, WorkflowConfig,
 };
 pub use state::PortalId;
 pub use webhooks::signature;
@@ -77,11 +77,18 @@ pub struct SimArgs {
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Sim-time milliseconds before search sees a write (default: `SimConfig`'s, 3 s).
+    #[arg(long)]
+    pub search_index_delay_ms: Option<u64>,
+    /// Answer batch rows in input order instead of shuffled (for debugging a client).
+    #[arg(long)]
+    pub keep_batch_order: bool,
 }
 
 impl SimArgs {
     /// The configuration these arguments describe.
     pub fn to_config(&self) -> SimConfig {
+        let defaults = SimConfig::default();
         let mut app = AppConfig::default();
         if !self.redirect_uris.is_empty() {
             app.redirect_uris = self.redirect_uris.clone();
@@ -101,7 +108,12 @@ impl SimArgs {
             app,
             clock_speed: self.clock_speed,
             workers: self.workers,
-            ..SimConfig::default()
+            search_index_delay: self
+                .search_index_delay_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.search_index_delay),
+            shuffle_batch_answers: !self.keep_batch_order,
+            ..defaults
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Starting and stopping a simulator: an actix-web server on 127.0.0.1 (port 0 in tests), the
-//! call-log middleware, and the webhook delivery loop. `SimHandle` is what tests hold.
+//! call-log and correlation-id middleware, a JSON 404 for unknown paths, and the webhook
+//! delivery loop. `SimHandle` is what tests hold.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,12 +111,14 @@ impl SimServer {
                                 at_ms,
                                 policy,
                             });
+                            return Ok(hubspot::errors::correlate(res).await);
                         }
                         Ok(res)
                     }
                 })
                 .configure(hubspot::routes)
                 .configure(control::http::routes)
+                .default_service(web::to(hubspot::errors::unknown_path))
         })
         .workers(workers)
         .disable_signals()

@@ -19,6 +19,8 @@ pub struct Faults {
     pub error_next: u32,
     /// Status of injected errors (default 502 when 0).
     pub error_status: u16,
+    /// Injected errors are HTML pages from HubSpot's edge instead of JSON error bodies.
+    pub error_html: bool,
     /// Added latency on every call, milliseconds (real time).
     pub latency_ms: u64,
     /// The next N calls get a 429 `TEN_SECONDLY_ROLLING` without consuming capacity.
@@ -33,6 +35,45 @@ pub struct Faults {
     pub duplicate_next: u32,
     /// Batches leave newest first, with their events reversed.
     pub out_of_order: bool,
+}
+
+/// A portal admin's write-validation rule: HubSpot refuses an API write that breaks it with
+/// `VALIDATION_ERROR` and the rule's message (docs/hubspot.md P3). On a batch write only the
+/// offending row fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ValidationRule {
+    /// The property the rule checks.
+    pub property_name: String,
+    /// What a written value must satisfy.
+    pub check: RuleCheck,
+    /// The rule's text, as the admin wrote it; HubSpot's error message carries it.
+    pub message: String,
+}
+
+/// What a [`ValidationRule`] demands of a written value (a cleared value, `""`, always passes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RuleCheck {
+    /// A number within `[min, max]` (either bound may be absent).
+    NumberRange {
+        /// Lowest allowed value.
+        #[serde(default)]
+        min: Option<f64>,
+        /// Highest allowed value.
+        #[serde(default)]
+        max: Option<f64>,
+    },
+    /// At most `max` characters.
+    MaxLength {
+        /// Longest allowed value, in characters.
+        max: usize,
+    },
+    /// One of the listed values.
+    OneOf {
+        /// The allowed values.
+        values: Vec<String>,
+    },
 }
 
 /// A webhook subscription of the app (docs/hubspot.md A.3, A.4).

@@ -186,6 +186,9 @@ pub struct OAuthError {
     pub status: String,
     /// HubSpot's message.
     pub message: String,
+    /// HubSpot's standard `category` (the 2026-03 SPEC `Error` requires one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Seen on some bodies.
     #[serde(
         default,

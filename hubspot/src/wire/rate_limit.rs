@@ -32,6 +32,9 @@ pub struct RateLimitError {
     pub message: String,
     /// `"RATE_LIMIT"`.
     pub error_type: String,
+    /// HubSpot's standard `category` (the SPEC `Error` requires one; older 429s omit it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Request UUID.
     pub correlation_id: String,
     /// Which limit: `TEN_SECONDLY_ROLLING`, `DAILY`, or another HubSpot policy name.

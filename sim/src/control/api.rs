@@ -91,6 +91,8 @@ pub(crate) fn create_portal_locked(w: &mut World, spec: &PortalSpec, now_ms: i64
         in_flight: 0,
         workflow: None,
         faults: None,
+        search_index: crate::state::SearchIndex::new(w.search_index_delay_ms),
+        validation_rules: Vec::new(),
     };
     w.portals.insert(id, portal);
     if let Some(t) = private_token {
@@ -98,6 +100,10 @@ pub(crate) fn create_portal_locked(w: &mut World, spec: &PortalSpec, now_ms: i64
     }
     let mut crng = SimRng::derive(w.seed, id);
     generator::seed_contacts(w, id, spec.contacts, &mut crng, now_ms);
+    // Generated contacts are history: search has long indexed them.
+    if let Some(p) = w.portals.get_mut(&id) {
+        p.search_index.settle();
+    }
     w.portals
         .get(&id)
         .map(info)
@@ -436,5 +442,81 @@ impl Control {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+/// Why a portal's validation rules were not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesRefused {
+    /// No such portal.
+    NoPortal(PortalId),
+    /// A rule cannot be used; nothing was changed.
+    BadRule {
+        /// Position of the rule in the input.
+        index: usize,
+        /// Its property.
+        property: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl std::fmt::Display for RulesRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RulesRefused::NoPortal(p) => write!(f, "portal {p} does not exist"),
+            RulesRefused::BadRule {
+                index,
+                property,
+                problem,
+            } => write!(f, "rule {index} ({property}): {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for RulesRefused {}
+
+// ---- write validation (docs/hubspot.md P3) ----
+impl Control {
+    /// Replaces a portal's write-validation rules: API writes that break one fail with
+    /// `VALIDATION_ERROR` (a batch write only in the offending row). Every rule must name a
+    /// property the portal defines; a bad rule refuses the whole set.
+    pub fn set_validation_rules(
+        &self,
+        portal: PortalId,
+        rules: Vec<crate::setup::ValidationRule>,
+    ) -> Result<(), RulesRefused> {
+        let mut w = self.shared.world();
+        let p = w
+            .portals
+            .get_mut(&portal)
+            .ok_or(RulesRefused::NoPortal(portal))?;
+        for (index, rule) in rules.iter().enumerate() {
+            let problem = if p.property(&rule.property_name).is_none() {
+                Some("the portal defines no such property".to_string())
+            } else if rule.message.trim().is_empty() {
+                Some("the rule needs a message".to_string())
+            } else {
+                rule.check.problem()
+            };
+            if let Some(problem) = problem {
+                return Err(RulesRefused::BadRule {
+                    index,
+                    property: rule.property_name.clone(),
+                    problem,
+                });
+            }
+        }
+        p.validation_rules = rules;
+        Ok(())
+    }
+
+    /// A portal's write-validation rules (`None`: no such portal).
+    pub fn validation_rules(&self, portal: PortalId) -> Option<Vec<crate::setup::ValidationRule>> {
+        self.shared
+            .world()
+            .portals
+            .get(&portal)
+            .map(|p| p.validation_rules.clone())
     }
 }

@@ -72,9 +72,9 @@ impl Control {
 
     /// GDPR-deletes a contact: `privacyDeletion` and `deletion` both fire.
     pub fn privacy_delete(&self, portal: PortalId, id: u64) {
-        self.apply(portal, |w, _| {
+        self.apply(portal, |w, now| {
             let p = w.portals.get_mut(&portal)?;
-            Some((p.privacy_delete(id), ChangeSource::ui(p.user_id)))
+            Some((p.privacy_delete(id, now), ChangeSource::ui(p.user_id)))
         });
     }
 

@@ -7,9 +7,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Control;
+use super::{Control, RulesRefused};
 use crate::generator::TrafficOptions;
-use crate::setup::{Faults, PortalSpec, Subscription, WorkflowConfig};
+use crate::setup::{Faults, PortalSpec, Subscription, ValidationRule, WorkflowConfig};
 use crate::state::PortalId;
 
 type Ctl = web::Data<Control>;
@@ -243,6 +243,34 @@ async fn set_daily_used(
     HttpResponse::NoContent().finish()
 }
 
+/// `PUT /_sim/portals/{id}/validation-rules`: a JSON array of `ValidationRule`s replaces the
+/// portal's rules; a body that does not parse, or any bad rule, is a 400 that changes nothing.
+async fn set_validation_rules(c: Ctl, p: web::Path<PortalId>, body: web::Bytes) -> HttpResponse {
+    let rules: Vec<ValidationRule> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(json!({
+                "error": format!("expected a JSON array of validation rules: {e}")
+            }));
+        }
+    };
+    match c.set_validation_rules(*p, rules) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e @ RulesRefused::NoPortal(_)) => {
+            HttpResponse::NotFound().json(json!({"error": e.to_string()}))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e.to_string()})),
+    }
+}
+
+/// `GET /_sim/portals/{id}/validation-rules`.
+async fn validation_rules(c: Ctl, p: web::Path<PortalId>) -> HttpResponse {
+    match c.validation_rules(*p) {
+        Some(rules) => ok(rules),
+        None => not_found(),
+    }
+}
+
 async fn health() -> HttpResponse {
     ok(json!({"status": "ok"}))
 }
@@ -267,6 +295,14 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/portals/{id}/workflow", web::put().to(set_workflow))
             .route("/portals/{id}/workflow/trigger", web::post().to(trigger))
             .route("/portals/{id}/daily-used", web::put().to(set_daily_used))
+            .route(
+                "/portals/{id}/validation-rules",
+                web::put().to(set_validation_rules),
+            )
+            .route(
+                "/portals/{id}/validation-rules",
+                web::get().to(validation_rules),
+            )
             .route("/authorize", web::put().to(authorize))
             .route("/clock", web::get().to(clock))
             .route("/clock", web::post().to(set_clock))

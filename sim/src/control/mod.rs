@@ -5,5 +5,5 @@ mod api;
 mod changes;
 pub(crate) mod http;
 
-pub use api::Control;
 pub(crate) use api::create_portal_locked as api_create_portal;
+pub use api::{Control, RulesRefused};

@@ -54,7 +54,7 @@ pub(crate) async fn get_one(
     match id.and_then(|id| p.contacts.get(&id)) {
         Some(c) => caller.json(
             StatusCode::OK,
-            &c.to_wire(&q.list("properties"), &q.list("propertiesWithHistory")),
+            &p.record(c, &q.list("properties"), &q.list("propertiesWithHistory")),
         ),
         None => caller.finish(errors::not_found()),
     }
@@ -87,13 +87,17 @@ pub(crate) async fn patch_one(
         Ok(v) => v,
         Err(results) => return caller.finish(errors::property_invalid(&results)),
     };
+    let broken = p.broken_rules(&values);
+    if !broken.is_empty() {
+        return caller.finish(errors::rules_broken(&broken));
+    }
     let mut names: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
     let changes = match p.update_contact(id, values, now) {
         Ok(c) => c,
         Err(e) => return caller.finish(write_error(e)),
     };
     names.extend(crate::state::contacts_default_properties());
-    let record = p.contacts.get(&id).map(|c| c.to_wire(&names, &[]));
+    let record = p.contacts.get(&id).map(|c| p.record(c, &names, &[]));
     let portal = caller.portal;
     w.emit(portal, changes, &ChangeSource::api(app_id), now);
     match record {
@@ -130,13 +134,17 @@ pub(crate) async fn create_one(
         Ok(v) => v,
         Err(results) => return caller.finish(errors::property_invalid(&results)),
     };
+    let broken = p.broken_rules(&values);
+    if !broken.is_empty() {
+        return caller.finish(errors::rules_broken(&broken));
+    }
     let mut names: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
     let (id, changes) = match p.create_contact(new_id, values, now) {
         Ok(v) => v,
         Err(e) => return caller.finish(write_error(e)),
     };
     names.extend(crate::state::contacts_default_properties());
-    let record = p.contacts.get(&id).map(|c| c.to_wire(&names, &[]));
+    let record = p.contacts.get(&id).map(|c| p.record(c, &names, &[]));
     let portal = caller.portal;
     w.emit(portal, changes, &ChangeSource::api(app_id), now);
     match record {
@@ -195,7 +203,7 @@ pub(crate) async fn gdpr_delete(
     let Some(id) = p.lookup(&input.object_id, input.id_property.as_deref(), true) else {
         return caller.finish(errors::not_found());
     };
-    let changes = p.privacy_delete(id);
+    let changes = p.privacy_delete(id, now);
     w.emit(caller.portal, changes, &ChangeSource::api(app_id), now);
     caller.respond(StatusCode::NO_CONTENT).finish()
 }
@@ -229,7 +237,7 @@ pub(crate) async fn merge(
     let Some(changes) = p.merge_contacts(a, b, new_id, now) else {
         return caller.finish(errors::not_found());
     };
-    let record = p.contacts.get(&new_id).map(|c| c.to_wire(&[], &[]));
+    let record = p.contacts.get(&new_id).map(|c| p.record(c, &[], &[]));
     w.emit(caller.portal, changes, &ChangeSource::api(app_id), now);
     match record {
         Some(r) => caller.json(StatusCode::OK, &r),
@@ -274,6 +282,6 @@ pub(crate) async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpRes
         }),
         prev: None,
     });
-    let results: Vec<_> = page.iter().map(|c| c.to_wire(&props, &[])).collect();
+    let results: Vec<_> = page.iter().map(|c| p.record(c, &props, &[])).collect();
     caller.json(StatusCode::OK, &CollectionResponse { results, paging })
 }

@@ -117,7 +117,7 @@ pub(crate) fn reset_response() -> HttpResponse {
 
 enum Decision {
     Reset,
-    Error(u16),
+    Error { status: u16, html: bool },
     Burst,
     Pass,
 }
@@ -182,14 +182,20 @@ pub(crate) async fn admit(
             Decision::Reset
         } else if faults.error_next > 0 {
             faults.error_next -= 1;
-            Decision::Error(faults.error_status)
+            Decision::Error {
+                status: faults.error_status,
+                html: faults.error_html,
+            }
         } else if faults.burst_429 > 0 {
             faults.burst_429 -= 1;
             Decision::Burst
         } else if faults.reset_rate > 0.0 && w.rng.chance(faults.reset_rate) {
             Decision::Reset
         } else if faults.error_rate > 0.0 && w.rng.chance(faults.error_rate) {
-            Decision::Error(faults.error_status)
+            Decision::Error {
+                status: faults.error_status,
+                html: faults.error_html,
+            }
         } else {
             Decision::Pass
         };
@@ -199,7 +205,7 @@ pub(crate) async fn admit(
             return Err(errors::unauthenticated());
         };
         let caller = match (limit, &decision) {
-            (_, Decision::Reset | Decision::Error(_)) => Caller {
+            (_, Decision::Reset | Decision::Error { .. }) => Caller {
                 portal,
                 headers: None,
             },
@@ -247,8 +253,11 @@ pub(crate) async fn admit(
     }
     match decision {
         Decision::Reset => Err(reset_response()),
-        Decision::Error(status) => {
+        Decision::Error { status, html } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if html {
+                return Err(errors::edge_page(status));
+            }
             Err(errors::respond(
                 status,
                 &errors::body("INTERNAL_ERROR", "internal error"),

@@ -106,4 +106,6 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             "/appinstalls/v3/external-install",
             web::delete().to(account::uninstall),
         );
+    properties::batch_routes(cfg, "/crm/v3/properties");
+    properties::batch_routes(cfg, "/crm/properties/2026-09");
 }

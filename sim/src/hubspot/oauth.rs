@@ -113,6 +113,7 @@ fn oauth_error(error: &str, status: &str, message: &str) -> HttpResponse {
         error_description: Some(message.into()),
         status: status.into(),
         message: message.into(),
+        category: Some("VALIDATION_ERROR".into()),
         correlation_id: Some(errors::correlation_id()),
         request_id: None,
     })

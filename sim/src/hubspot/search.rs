@@ -1,7 +1,8 @@
 //! `POST /crm/v3/objects/contacts/search` with HubSpot's own limits (docs/hubspot.md E.5): 5 calls
 //! per second and no rate-limit headers, at most 200 per page and 10,000 in total, a body of
 //! at most 3,000 characters, 5 groups × 6 filters and 18 filters in all, one sort, oldest
-//! first by default.
+//! first by default. An unknown operator is a 400, and search sees a write only once the
+//! portal's index has caught up with it (`SimConfig::search_index_delay`).
 
 use std::cmp::Ordering;
 
@@ -31,6 +32,51 @@ const QUERY_PROPERTIES: &[&str] = &[
     "company",
     "hs_object_id",
 ];
+
+/// The operators search knows (docs/hubspot.md E.5).
+const OPERATORS: &[&str] = &[
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+];
+
+/// A 400 naming every filter whose operator search does not know, or `None`.
+fn unknown_operators(input: &SearchRequest) -> Option<HttpResponse> {
+    let bad: Vec<&Filter> = input
+        .filter_groups
+        .iter()
+        .flat_map(|g| &g.filters)
+        .filter(|f| !OPERATORS.contains(&f.operator.as_str()))
+        .collect();
+    let first = bad.first()?;
+    Some(errors::validation_details(
+        format!(
+            "Invalid operator {} for property {}; use one of {}.",
+            first.operator,
+            first.property_name,
+            OPERATORS.join(", ")
+        ),
+        bad.iter()
+            .map(|f| {
+                (
+                    "INVALID_FILTER_OPERATOR".to_string(),
+                    f.property_name.clone(),
+                    format!("Unknown operator {}", f.operator),
+                )
+            })
+            .collect(),
+    ))
+}
 
 fn compare(a: &str, b: &str) -> Ordering {
     match (a.parse::<f64>(), b.parse::<f64>()) {
@@ -75,7 +121,7 @@ fn matches(c: &Contact, f: &Filter) -> bool {
         }),
         "CONTAINS_TOKEN" => v.is_some_and(|v| token_match(v, val)),
         "NOT_CONTAINS_TOKEN" => v.is_none_or(|v| !token_match(v, val)),
-        _ => false,
+        _ => false, // refused before matching (`unknown_operators`)
     }
 }
 
@@ -127,6 +173,9 @@ pub(crate) async fn search(
             "Too many filters: at most {MAX_GROUPS} filterGroups of {MAX_PER_GROUP} filters, {MAX_FILTERS} filters in total."
         ));
     }
+    if let Some(refusal) = unknown_operators(&input) {
+        return refusal;
+    }
     if input.sorts.len() > 1 {
         return errors::validation("Only one sort is supported.");
     }
@@ -139,14 +188,17 @@ pub(crate) async fn search(
             "Paging beyond {MAX_TOTAL} results is not supported."
         ));
     }
-    let w = shared.world();
-    let Some(p) = w.portals.get(&caller.portal) else {
+    let now = shared.clock.now_ms();
+    let mut w = shared.world();
+    let Some(p) = w.portals.get_mut(&caller.portal) else {
         return errors::not_found();
     };
+    p.search_index.apply_due(now);
+    let p = &*p;
     let query = input.query.as_deref().map(str::to_ascii_lowercase);
     let mut hits: Vec<&Contact> = p
-        .contacts
-        .values()
+        .searchable()
+        .into_iter()
         .filter(|c| !c.archived)
         .filter(|c| {
             input.filter_groups.is_empty()
@@ -191,7 +243,7 @@ pub(crate) async fn search(
         .iter()
         .skip(after)
         .take(limit as usize)
-        .map(|c| c.to_wire(&input.properties, &[]))
+        .map(|c| p.record(c, &input.properties, &[]))
         .collect();
     let next = after + page.len();
     let paging = (next < total.min(MAX_TOTAL)).then(|| Paging {

@@ -147,6 +147,7 @@ impl Portal {
             self.by_email.insert(email, id);
         }
         self.contacts.insert(id, c);
+        self.index_write(id, None, now_ms);
         Ok((id, changes))
     }
 
@@ -166,6 +167,7 @@ impl Portal {
                 });
             }
         }
+        let before = self.index_before(id);
         let Some(c) = self.contacts.get_mut(&id) else {
             return Ok(Vec::new());
         };
@@ -207,11 +209,15 @@ impl Portal {
                 self.by_email.insert(new, id);
             }
         }
+        if !changes.is_empty() {
+            self.index_write(id, before, now_ms);
+        }
         Ok(changes)
     }
 
     /// Archives a contact (DELETE, batch archive).
     pub(crate) fn archive_contact(&mut self, id: u64, now_ms: i64) -> Vec<Change> {
+        let before = self.index_before(id);
         let Some(c) = self.contacts.get_mut(&id).filter(|c| !c.archived) else {
             return Vec::new();
         };
@@ -220,22 +226,26 @@ impl Portal {
         if let Some(e) = c.props.get("email") {
             self.by_email.remove(&e.to_ascii_lowercase());
         }
+        self.index_write(id, before, now_ms);
         vec![Change::Deleted(id)]
     }
 
     /// Permanently deletes a contact (GDPR): both `privacyDeletion` and `deletion` fire.
-    pub(crate) fn privacy_delete(&mut self, id: u64) -> Vec<Change> {
+    pub(crate) fn privacy_delete(&mut self, id: u64, now_ms: i64) -> Vec<Change> {
+        let before = self.index_before(id);
         let Some(c) = self.contacts.remove(&id) else {
             return Vec::new();
         };
         if let Some(e) = c.props.get("email") {
             self.by_email.remove(&e.to_ascii_lowercase());
         }
+        self.index_write(id, before, now_ms);
         vec![Change::PrivacyDeleted(id), Change::Deleted(id)]
     }
 
     /// Restores an archived contact.
     pub(crate) fn restore_contact(&mut self, id: u64, now_ms: i64) -> Vec<Change> {
+        let before = self.index_before(id);
         let Some(c) = self.contacts.get_mut(&id).filter(|c| c.archived) else {
             return Vec::new();
         };
@@ -245,6 +255,7 @@ impl Portal {
         if let Some(e) = c.props.get("email") {
             self.by_email.insert(e.to_ascii_lowercase(), id);
         }
+        self.index_write(id, before, now_ms);
         vec![Change::Restored(id)]
     }
 
@@ -261,6 +272,7 @@ impl Portal {
         if primary == secondary {
             return None;
         }
+        let seen = (self.index_before(primary), self.index_before(secondary));
         let p = self.contacts.remove(&primary)?;
         let Some(s) = self.contacts.remove(&secondary) else {
             self.contacts.insert(primary, p);
@@ -308,6 +320,9 @@ impl Portal {
         );
         self.merged.insert(primary, new_id);
         self.merged.insert(secondary, new_id);
+        self.index_write(primary, seen.0, now_ms);
+        self.index_write(secondary, seen.1, now_ms);
+        self.index_write(new_id, None, now_ms);
         Some(vec![Change::Merged {
             primary,
             merged: vec![secondary],
@@ -317,28 +332,51 @@ impl Portal {
     }
 }
 
-impl Contact {
-    /// The wire record with the requested properties (defaults when none); properties without
-    /// a value are left out (docs/hubspot.md E.1).
-    pub(crate) fn to_wire(
+/// Properties every read returns, asked for or not (docs/hubspot.md E.1).
+pub(crate) const ALWAYS_RETURNED: &[&str] = &["createdate", "hs_object_id", "lastmodifieddate"];
+
+impl Portal {
+    /// The wire record of `c` with the requested properties (the defaults when none), plus
+    /// [`ALWAYS_RETURNED`]. A requested property the portal defines but the record has no value
+    /// for is `null`; one it does not define is left out (docs/hubspot.md K.12).
+    pub(crate) fn record(
         &self,
+        c: &Contact,
         properties: &[String],
         with_history: &[String],
     ) -> SimplePublicObject {
         let mut out = PropertyValues::new();
         if properties.is_empty() {
             for name in DEFAULT_PROPERTIES {
-                if let Some(v) = self.props.get(*name) {
+                if let Some(v) = c.props.get(*name) {
                     out.insert((*name).to_string(), Some(v.clone()));
                 }
             }
         } else {
             for name in properties {
-                if let Some(v) = self.props.get(name) {
-                    out.insert(name.clone(), Some(v.clone()));
+                match c.props.get(name) {
+                    Some(v) => {
+                        out.insert(name.clone(), Some(v.clone()));
+                    }
+                    None if self.property(name).is_some() => {
+                        out.insert(name.clone(), None);
+                    }
+                    None => {}
                 }
             }
         }
+        for name in ALWAYS_RETURNED {
+            if let Some(v) = c.props.get(*name) {
+                out.insert((*name).to_string(), Some(v.clone()));
+            }
+        }
+        c.to_wire(out, with_history)
+    }
+}
+
+impl Contact {
+    /// The wire record with the given property values.
+    fn to_wire(&self, out: PropertyValues, with_history: &[String]) -> SimplePublicObject {
         let history = (!with_history.is_empty()).then(|| {
             with_history
                 .iter()

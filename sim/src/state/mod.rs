@@ -4,6 +4,7 @@
 
 mod contacts;
 pub(crate) mod properties;
+mod search_index;
 mod validation;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -13,6 +14,7 @@ use ember_hubspot::wire::properties::{Property, PropertyGroup};
 use ember_hubspot::wire::webhook::WebhookEvent;
 
 pub(crate) use contacts::{Change, ChangeSource, Contact, DEFAULT_PROPERTIES, WriteError};
+pub(crate) use search_index::SearchIndex;
 
 /// The default property names, owned.
 pub(crate) fn contacts_default_properties() -> impl Iterator<Item = String> {
@@ -25,7 +27,7 @@ use crate::config::{AppConfig, AppType, SimConfig};
 use crate::in_flight::{AppBatch, WorkflowJob};
 use crate::ratelimit::Limiter;
 use crate::rng::SimRng;
-use crate::setup::{DeliveryAttempt, Faults, Subscription, WorkflowConfig};
+use crate::setup::{DeliveryAttempt, Faults, Subscription, ValidationRule, WorkflowConfig};
 
 /// A HubSpot account id.
 pub use crate::setup::PortalId;
@@ -125,6 +127,10 @@ pub(crate) struct Portal {
     pub(crate) in_flight: usize,
     pub(crate) workflow: Option<WorkflowConfig>,
     pub(crate) faults: Option<Faults>,
+    /// What search sees of recent writes.
+    pub(crate) search_index: SearchIndex,
+    /// The portal admin's write-validation rules, enforced on API writes (docs/hubspot.md P3).
+    pub(crate) validation_rules: Vec<ValidationRule>,
 }
 
 /// Everything behind the mutex.
@@ -143,6 +149,10 @@ pub(crate) struct World {
     pub(crate) rng: SimRng,
     pub(crate) seed: u64,
     pub(crate) echo_app_writes: bool,
+    /// Sim time before search sees a write (`SimConfig::search_index_delay`).
+    pub(crate) search_index_delay_ms: i64,
+    /// Batch answers list their rows in a shuffled order (`SimConfig::shuffle_batch_answers`).
+    pub(crate) shuffle_batch_answers: bool,
     pub(crate) next_object_id: u64,
     pub(crate) next_event_id: u64,
     pub(crate) next_portal_seq: u64,
@@ -184,6 +194,9 @@ impl World {
             rng,
             seed: config.seed,
             echo_app_writes: config.echo_app_writes,
+            search_index_delay_ms: i64::try_from(config.search_index_delay.as_millis())
+                .unwrap_or(i64::MAX),
+            shuffle_batch_answers: config.shuffle_batch_answers,
             next_portal_seq: 0,
             next_batch_id: 1,
             app_retries: Vec::new(),
@@ -218,6 +231,18 @@ impl World {
             return f;
         }
         &mut self.faults
+    }
+
+    /// Puts batch answer rows in the order HubSpot's are in: not the input order (shuffled from
+    /// the seeded generator), unless `shuffle_batch_answers` is off (docs/hubspot.md E.3).
+    pub(crate) fn answer_order<T>(&mut self, rows: &mut [T]) {
+        if !self.shuffle_batch_answers {
+            return;
+        }
+        for i in (1..rows.len()).rev() {
+            let j = self.rng.range(0, i as u64 + 1) as usize;
+            rows.swap(i, j);
+        }
     }
 
     /// A fresh opaque token.

@@ -9,6 +9,7 @@ use ember_hubspot::wire::error::PropertyValidationResult;
 use super::properties::ValueType;
 use super::{Portal, PortalId};
 use crate::clock::ms_to_datetime;
+use crate::setup::{RuleCheck, ValidationRule};
 
 fn invalid(portal: PortalId, name: &str, error: &str, message: String) -> PropertyValidationResult {
     PropertyValidationResult {
@@ -58,7 +59,8 @@ impl Portal {
         let mut out = Vec::with_capacity(inputs.len());
         let mut errors = Vec::new();
         for (name, value) in inputs {
-            let Some(def) = self.property(name) else {
+            // An archived definition takes no values (docs/hubspot.md F).
+            let Some(def) = self.property(name).filter(|d| !d.archived.unwrap_or(false)) else {
                 errors.push(invalid(
                     self.id,
                     name,
@@ -181,4 +183,53 @@ fn looks_like_email(v: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !v.contains(' ')
+}
+
+impl RuleCheck {
+    /// Whether a written value satisfies the check; clearing (`""`) always does.
+    pub(crate) fn allows(&self, value: &str) -> bool {
+        if value.is_empty() {
+            return true;
+        }
+        match self {
+            RuleCheck::NumberRange { min, max } => value
+                .parse::<f64>()
+                .is_ok_and(|n| min.is_none_or(|lo| n >= lo) && max.is_none_or(|hi| n <= hi)),
+            RuleCheck::MaxLength { max } => value.chars().count() <= *max,
+            RuleCheck::OneOf { values } => values.iter().any(|v| v == value),
+        }
+    }
+
+    /// Why the check itself cannot be used, if it cannot.
+    pub(crate) fn problem(&self) -> Option<String> {
+        match self {
+            RuleCheck::NumberRange {
+                min: Some(lo),
+                max: Some(hi),
+            } if lo > hi => Some(format!("min {lo} is greater than max {hi}")),
+            RuleCheck::NumberRange { min, max }
+                if min.is_some_and(|v| !v.is_finite()) || max.is_some_and(|v| !v.is_finite()) =>
+            {
+                Some("min and max must be finite numbers".into())
+            }
+            RuleCheck::OneOf { values } if values.is_empty() => {
+                Some("one_of needs at least one value".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Portal {
+    /// The portal's rules that validated values break (docs/hubspot.md P3).
+    pub(crate) fn broken_rules(&self, values: &[(String, String)]) -> Vec<&ValidationRule> {
+        self.validation_rules
+            .iter()
+            .filter(|rule| {
+                values
+                    .iter()
+                    .any(|(name, value)| *name == rule.property_name && !rule.check.allows(value))
+            })
+            .collect()
+    }
 }

@@ -38,9 +38,10 @@ async fn an_empty_string_clears_a_value() {
         .await,
     )
     .await;
-    assert!(
-        v["properties"].get("jobtitle").is_none(),
-        "a property without value is left out"
+    assert_eq!(
+        v["properties"].get("jobtitle"),
+        Some(&serde_json::Value::Null),
+        "a cleared property asked for is null (docs/hubspot.md K.12)"
     );
 }
 

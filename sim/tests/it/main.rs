@@ -3,6 +3,7 @@
 mod contract;
 mod control;
 mod crm;
+mod fidelity;
 mod generator;
 mod helpers;
 mod oauth;

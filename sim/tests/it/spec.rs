@@ -143,13 +143,14 @@ pub(crate) fn check(v: &Value, schema: Schema, what: &str) {
     }
 }
 
-/// Checks a record and that every property value is a string (SPEC: map of strings).
+/// Checks a record and that every property value is a string or `null` (SPEC 2026-09: a map of
+/// nullable strings; docs/hubspot.md K.12).
 pub(crate) fn check_record(v: &Value, schema: Schema, what: &str) {
     check(v, schema, what);
     for (k, val) in v["properties"].as_object().expect("properties") {
         assert!(
-            val.is_string(),
-            "{what}: property {k} should be a string, is {val}"
+            val.is_string() || val.is_null(),
+            "{what}: property {k} should be a string or null, is {val}"
         );
     }
 }

@@ -24,3 +24,4 @@ mod worker_queue;
 mod writeback_batching;
 mod writeback_bench;
 mod writeback_sim;
+mod writeback_validation;

@@ -114,7 +114,7 @@ pub(crate) async fn read(
     }
     let archived = Query::parse(req.query_string()).flag("archived");
     let now = shared.clock.now_ms();
-    let w = shared.world();
+    let mut w = shared.world();
     let Some(p) = w.portals.get(&caller.portal) else {
         return caller.finish(errors::not_found());
     };
@@ -135,7 +135,7 @@ pub(crate) async fn read(
             p.lookup(&i.id, input.id_property.as_deref(), false)
         };
         match found.and_then(|id| p.contacts.get(&id)) {
-            Some(c) => results.push(c.to_wire(&input.properties, &input.properties_with_history)),
+            Some(c) => results.push(p.record(c, &input.properties, &input.properties_with_history)),
             None => missing.push(i.id.clone()),
         }
     }
@@ -144,6 +144,8 @@ pub(crate) async fn read(
     } else {
         vec![not_found_row(missing, Vec::new())]
     };
+    w.answer_order(&mut results);
+    drop(w);
     answer(
         &caller,
         StatusCode::OK,

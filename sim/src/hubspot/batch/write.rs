@@ -81,7 +81,19 @@ async fn update_or_upsert(
                 .or_insert_with(|| row.id.clone());
         }
         match p.validate(&props, false) {
-            Ok(values) => plan.push((target, values, trace, row.id.clone())),
+            Ok(values) => {
+                // docs/hubspot.md P3: an admin rule fails only the row that breaks it.
+                let broken = p.broken_rules(&values);
+                if broken.is_empty() {
+                    plan.push((target, values, trace, row.id.clone()));
+                } else {
+                    errs.extend(
+                        broken
+                            .into_iter()
+                            .map(|rule| errors::rule_row(rule, &row.id, trace.as_deref())),
+                    );
+                }
+            }
             Err(results) if traced => errs.push(errors::row(
                 "VALIDATION_ERROR",
                 errors::property_message(&results),
@@ -118,7 +130,7 @@ async fn update_or_upsert(
             Ok((id, is_new, changes)) => {
                 all_changes.extend(changes);
                 if let Some(c) = p.contacts.get(&id) {
-                    let o = c.to_wire(&names, &[]);
+                    let o = p.record(c, &names, &[]);
                     results.push(SimplePublicUpsertObject {
                         id: o.id,
                         new: is_new,
@@ -149,6 +161,7 @@ async fn update_or_upsert(
         }
     }
     w.emit(caller.portal, all_changes, &ChangeSource::api(app_id), now);
+    w.answer_order(&mut results);
     drop(w);
     let done = shared.clock.now_ms();
     match kind {
@@ -253,7 +266,7 @@ pub(crate) async fn create(
             Ok((id, changes)) => {
                 all_changes.extend(changes);
                 if let Some(c) = p.contacts.get(&id) {
-                    let mut o = c.to_wire(&names, &[]);
+                    let mut o = p.record(c, &names, &[]);
                     o.object_write_trace_id = trace;
                     results.push(o);
                 }
@@ -270,6 +283,7 @@ pub(crate) async fn create(
         }
     }
     w.emit(caller.portal, all_changes, &ChangeSource::api(app_id), now);
+    w.answer_order(&mut results);
     drop(w);
     answer(
         &caller,
