@@ -39,7 +39,7 @@ pub use setup::{
     PortalInfo, PortalSpec, Subscription, WorkflowConfig,
 };
 pub use state::PortalId;
-pub use webhooks::signature;
+pub use webhooks::{WebhookShape, signature};
 
 /// Retry delays of app webhooks (simulator seconds, before jitter).
 pub const APP_WEBHOOK_RETRY_DELAYS_S: [i64; 10] = webhooks::APP_RETRY_DELAYS_S;
@@ -77,6 +77,9 @@ pub struct SimArgs {
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Shape of the app's webhook events: legacy `contact.*`, generic `object.*`, or both.
+    #[arg(long, value_enum, default_value_t = WebhookShape::Legacy)]
+    pub webhook_shape: WebhookShape,
 }
 
 impl SimArgs {
@@ -101,6 +104,7 @@ impl SimArgs {
             app,
             clock_speed: self.clock_speed,
             workers: self.workers,
+            webhook_shape: self.webhook_shape,
             ..SimConfig::default()
         }
     }
