@@ -28,6 +28,8 @@ impl Default for AppBodyLimits {
 const MAX_DROPPED_OBJECT_TYPE_ID: usize = 40;
 
 /// What one event object became.
+// Most events are kept: boxing them would cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 enum Read {
     Event(AppEvent),
     Dropped(Dropped),
