@@ -151,7 +151,11 @@ impl EventReader<'_> {
                 Shape::Contact {
                     canonical: Some(canonical),
                 } => {
-                    subscription_type = SubscriptionType::parse(canonical).ok();
+                    // `contact.<action>` of a known action always parses; should it not, the
+                    // event keeps the type it came with rather than vanish.
+                    if let Ok(canonical) = SubscriptionType::parse(canonical) {
+                        subscription_type = Some(canonical);
+                    }
                 }
                 Shape::Contact { canonical: None } => {}
             }
