@@ -16,12 +16,19 @@
 //! sampled ([`RecentRejections::record_unauthenticated`]): at most one entry per portal per
 //! [`SAMPLE_EVERY_SECS`], whose `suppressed` counts the ones that followed it unlisted, and
 //! `ember_intake_rejections_suppressed_total` counts them too.
+//!
+//! App events of types Ember does not use are answered 2xx and dropped; each drop is an entry
+//! too (status 200, the drop reason as `reason`, the type and object type id as `detail`),
+//! sampled the same way per portal and reason ([`RecentRejections::record_dropped`]): a portal
+//! subscribed to company changes would otherwise list nothing else.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ember_core::domain::PortalId;
+use ember_core::normalize::Dropped;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -57,6 +64,8 @@ struct Ring {
     entries: VecDeque<Rejection>,
     /// When the unauthenticated entry now counting the suppressed ones was recorded.
     sample_at: Option<DateTime<Utc>>,
+    /// The same, per drop reason, for dropped events.
+    drop_samples: HashMap<&'static str, DateTime<Utc>>,
 }
 
 /// The recent rejections of every portal this process saw.
@@ -116,6 +125,39 @@ impl RecentRejections {
         self.record_at(portal, error, at);
         if let Some(ring) = self.lock().get_mut(&portal) {
             ring.sample_at = Some(at);
+        }
+        true
+    }
+
+    /// Records that an event for `portal` was answered 2xx and dropped, sampled per reason:
+    /// listed if no drop with this reason was in the last [`SAMPLE_EVERY_SECS`], else counted
+    /// in the listed one's `suppressed`. Returns whether it was listed.
+    pub fn record_dropped(&self, portal: PortalId, dropped: &Dropped) -> bool {
+        self.record_dropped_at(portal, dropped, Utc::now())
+    }
+
+    fn record_dropped_at(&self, portal: PortalId, dropped: &Dropped, at: DateTime<Utc>) -> bool {
+        let reason = dropped.reason.as_str();
+        {
+            let mut entries = self.lock();
+            if let Some(ring) = entries.get_mut(&portal)
+                && let Some(sample_at) = ring.drop_samples.get(reason).copied()
+                && at - sample_at < chrono::Duration::seconds(SAMPLE_EVERY_SECS)
+                && let Some(sample) = ring
+                    .entries
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.at == sample_at && r.reason == reason)
+            {
+                sample.suppressed += 1;
+                metrics::counter!("ember_intake_rejections_suppressed_total").increment(1);
+                return false;
+            }
+        }
+        let answered = ApiError::new(StatusCode::OK, reason, dropped.to_string());
+        self.record_at(portal, &answered, at);
+        if let Some(ring) = self.lock().get_mut(&portal) {
+            ring.drop_samples.insert(reason, at);
         }
         true
     }
@@ -264,6 +306,40 @@ mod tests {
         ));
         assert_eq!(store.recent(portal(1)).len(), 3);
         assert!(store.record_unauthenticated_at(portal(2), &wrong, t));
+    }
+
+    #[test]
+    fn drops_are_listed_once_a_minute_per_reason_with_a_count() {
+        use ember_core::normalize::DropReason;
+        let store = RecentRejections::with_bounds(50, 10);
+        let t = Utc::now();
+        let drop = |reason| Dropped {
+            index: 0,
+            portal_id: Some(portal(1)),
+            subscription_type: "object.creation".into(),
+            object_type_id: Some("0-2".into()),
+            reason,
+        };
+        let company = drop(DropReason::UnusedObjectType);
+        assert!(store.record_dropped_at(portal(1), &company, t));
+        for i in 1..=9 {
+            let at = t + chrono::Duration::seconds(i);
+            assert!(!store.record_dropped_at(portal(1), &company, at));
+        }
+        let missing = drop(DropReason::ObjectTypeMissing);
+        assert!(store.record_dropped_at(portal(1), &missing, t + chrono::Duration::seconds(5)));
+        let listed = store.recent(portal(1));
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].reason, "object_type_missing");
+        assert_eq!(listed[1].reason, "unused_object_type");
+        assert_eq!(listed[1].status, 200);
+        assert_eq!(listed[1].suppressed, 9);
+        assert!(
+            listed[1].detail.contains("objectTypeId 0-2"),
+            "{:?}",
+            listed[1]
+        );
+        assert!(store.record_dropped_at(portal(1), &company, t + chrono::Duration::seconds(61)));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::webhooks::WebhookShape;
+
 /// How a portal's calls are authorized, which decides its rate limits (docs/hubspot.md G).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,6 +129,8 @@ pub struct SimConfig {
     pub delivery_tick: Duration,
     /// Whether the app's own CRM writes produce webhook events to it (HubSpot: yes).
     pub echo_app_writes: bool,
+    /// The shape of app webhook events: legacy `contact.*`, generic `object.*`, or both.
+    pub webhook_shape: WebhookShape,
     /// Most call records kept (oldest dropped first).
     pub call_log_capacity: usize,
     /// Actix worker threads (default: 2).
@@ -154,6 +158,7 @@ impl Default for SimConfig {
             workflow_timeout: Duration::from_secs(30),
             delivery_tick: Duration::from_millis(10),
             echo_app_writes: true,
+            webhook_shape: WebhookShape::Legacy,
             call_log_capacity: 500_000,
             workers: 2,
             search_index_delay: Duration::from_secs(3),

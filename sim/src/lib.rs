@@ -39,7 +39,7 @@ pub use setup::{
     PortalInfo, PortalSpec, RuleCheck, Subscription, ValidationRule, WorkflowConfig,
 };
 pub use state::PortalId;
-pub use webhooks::signature;
+pub use webhooks::{WebhookShape, signature};
 
 /// Retry delays of app webhooks (simulator seconds, before jitter).
 pub const APP_WEBHOOK_RETRY_DELAYS_S: [i64; 10] = webhooks::APP_RETRY_DELAYS_S;
@@ -83,6 +83,9 @@ pub struct SimArgs {
     /// Answer batch rows in input order instead of shuffled (for debugging a client).
     #[arg(long)]
     pub keep_batch_order: bool,
+    /// Shape of the app's webhook events: legacy `contact.*`, generic `object.*`, or both.
+    #[arg(long, value_enum, default_value_t = WebhookShape::Legacy)]
+    pub webhook_shape: WebhookShape,
 }
 
 impl SimArgs {
@@ -113,6 +116,7 @@ impl SimArgs {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.search_index_delay),
             shuffle_batch_answers: !self.keep_batch_order,
+            webhook_shape: self.webhook_shape,
             ..defaults
         }
     }

@@ -194,15 +194,17 @@ pub struct AppEvent {
 }
 
 impl AppEvent {
-    /// The dedupe key. HubSpot's `eventId` is "not guaranteed to be unique", so the key also
-    /// covers the subscription, the object, the change and its time; `attemptNumber` is left
-    /// out because it is what changes between retries of the same notification.
+    /// The dedupe key: the change itself, not the notification that carried it. HubSpot's
+    /// `eventId` is "not guaranteed to be unique", and during a migration one change arrives
+    /// twice, as a legacy `contact.*` and as a generic `object.*` event, under different
+    /// subscription and event ids (the normalizer gives the generic one its legacy type). So
+    /// the key covers the portal, the type, the object, the time, and the property and value,
+    /// merge ids or association ends; never `subscriptionId`, `eventId` or `attemptNumber`
+    /// (docs/intake.md, "The dedupe key").
     pub fn key(&self) -> EventKey {
-        let mut h = KeyHasher::new("app");
+        let mut h = KeyHasher::new("app.change");
         h.field(self.portal_id.get())
             .field(self.subscription_type.as_str())
-            .field(self.subscription_id.get())
-            .field(self.event_id.get())
             .field(self.object_id.map_or(0, ObjectId::get))
             .field(self.occurred_at.timestamp_millis());
         if let Some(p) = &self.property {
@@ -357,6 +359,25 @@ mod tests {
         let mut same_event_id_other_object = event();
         same_event_id_other_object.object_id = Some(ObjectId::new(6).unwrap());
         assert_ne!(first.key(), same_event_id_other_object.key());
+
+        let mut other_time = event();
+        other_time.occurred_at = DateTime::from_timestamp_millis(1_700_000_000_001).unwrap();
+        assert_ne!(first.key(), other_time.key());
+    }
+
+    #[test]
+    fn one_change_has_one_key_whichever_subscription_carried_it() {
+        let legacy = event();
+        let mut generic = event();
+        generic.subscription_id = SubscriptionId::new(777).unwrap();
+        generic.event_id = EventId::new(888).unwrap();
+        generic.object_type_id = Some("0-1".into());
+        generic.change_source = Some("CRM".into());
+        assert_eq!(legacy.key(), generic.key());
+
+        let mut other_type = event();
+        other_type.subscription_type = SubscriptionType::parse("contact.creation").unwrap();
+        assert_ne!(legacy.key(), other_type.key());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::shape::{Dropped, Shape, classify};
 use super::value::{boolean, describe, integer, property_value, text, timestamp, without_nul};
 use super::{NormalizeError, Normalized, Problems};
 use crate::domain::{
@@ -23,7 +24,19 @@ impl Default for AppBodyLimits {
     }
 }
 
-/// Parses and normalizes a verified app webhook body.
+/// Longest `objectTypeId` a drop record keeps (HubSpot's are like `0-1` or `2-12345678`).
+const MAX_DROPPED_OBJECT_TYPE_ID: usize = 40;
+
+/// What one event object became.
+// Most events are kept: boxing them would cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Event(AppEvent),
+    Dropped(Dropped),
+}
+
+/// Parses and normalizes a verified app webhook body. Events of types Ember does not use are
+/// returned in [`Normalized::dropped`], not as errors (see `shape`).
 pub fn normalize_app_webhook(
     body: VerifiedBody<'_>,
     limits: AppBodyLimits,
@@ -50,6 +63,7 @@ pub fn normalize_app_webhook(
     let mut problems = Problems::default();
     let mut notes = Vec::new();
     let mut events = Vec::with_capacity(items.len());
+    let mut dropped = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match item {
             Value::Object(fields) => {
@@ -60,8 +74,10 @@ pub fn normalize_app_webhook(
                     fields,
                     problems: &mut problems,
                 };
-                if let Some(event) = reader.read() {
-                    events.push(event);
+                match reader.read() {
+                    Some(Read::Event(event)) => events.push(event),
+                    Some(Read::Dropped(drop)) => dropped.push(drop),
+                    None => {}
                 }
             }
             other => problems.push(
@@ -72,7 +88,11 @@ pub fn normalize_app_webhook(
         }
     }
     if problems.is_empty() {
-        Ok(Normalized { events, notes })
+        Ok(Normalized {
+            events,
+            notes,
+            dropped,
+        })
     } else {
         Err(problems.into_error())
     }
@@ -86,7 +106,7 @@ struct EventReader<'a> {
 }
 
 impl EventReader<'_> {
-    fn read(mut self) -> Option<AppEvent> {
+    fn read(mut self) -> Option<Read> {
         let before = self.problems.errors.len() + self.problems.more;
         // The docs' table and example say `eventType`; real payloads say `subscriptionType`.
         let subscription_type = match (
@@ -108,6 +128,38 @@ impl EventReader<'_> {
                 None
             }
         };
+        // Classified before anything else is read: a type Ember does not use is dropped whatever
+        // its other fields say, since a 400 would make HubSpot retry the whole batch for a day.
+        let mut subscription_type = subscription_type;
+        if let Some(t) = &subscription_type {
+            let lenient_object_type = self.fields.get("objectTypeId").and_then(|v| text(v).ok());
+            match classify(t.as_str(), lenient_object_type.as_deref()) {
+                Shape::Drop(reason) => {
+                    return Some(Read::Dropped(Dropped {
+                        index: self.index,
+                        portal_id: self
+                            .fields
+                            .get("portalId")
+                            .and_then(|v| integer(v).ok())
+                            .and_then(|id| PortalId::new(id).ok()),
+                        subscription_type: t.as_str().to_owned(),
+                        object_type_id: lenient_object_type
+                            .map(|id| id.chars().take(MAX_DROPPED_OBJECT_TYPE_ID).collect()),
+                        reason,
+                    }));
+                }
+                Shape::Contact {
+                    canonical: Some(canonical),
+                } => {
+                    // `contact.<action>` of a known action always parses; should it not, the
+                    // event keeps the type it came with rather than vanish.
+                    if let Ok(canonical) = SubscriptionType::parse(canonical) {
+                        subscription_type = Some(canonical);
+                    }
+                }
+                Shape::Contact { canonical: None } => {}
+            }
+        }
         let event_id = self.required("eventId", |v| {
             EventId::new(integer(v)?).map_err(|e| e.to_string())
         });
@@ -175,7 +227,7 @@ impl EventReader<'_> {
         if self.problems.errors.len() + self.problems.more > before {
             return None;
         }
-        Some(AppEvent {
+        Some(Read::Event(AppEvent {
             event_id: event_id?,
             subscription_id: subscription_id?,
             portal_id: portal_id?,
@@ -191,7 +243,7 @@ impl EventReader<'_> {
             change_flag,
             merge,
             association,
-        })
+        }))
     }
 
     fn merge(&mut self) -> Option<Merge> {
@@ -381,11 +433,53 @@ mod tests {
     }
 
     #[test]
-    fn unknown_types_are_kept() {
+    fn a_generic_contact_event_takes_its_legacy_type_and_keeps_its_object_type() {
         let body = r#"[{"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"object.propertyChange",
             "objectTypeId":"0-1","objectId":4,"propertyName":"email","propertyValue":"a@b.c"}]"#;
-        let e = &run(body).unwrap()[0];
-        assert_eq!(e.subscription_type.as_str(), "object.propertyChange");
+        let noted = run_noted(body).unwrap();
+        let e = &noted.events[0];
+        assert_eq!(e.subscription_type.as_str(), "contact.propertyChange");
+        assert_eq!(e.object_type_id.as_deref(), Some("0-1"));
+        assert_eq!(e.property.as_ref().unwrap().name.as_str(), "email");
+        assert!(noted.dropped.is_empty());
+    }
+
+    #[test]
+    fn unused_and_unknown_types_are_dropped_with_their_reason_whatever_else_they_carry() {
+        // The company event lacks its eventId and the unknown one its occurredAt: neither is
+        // read, so neither makes the body a 400.
+        let body = r#"[{"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"object.creation",
+            "objectTypeId":"0-2","objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":"3","subscriptionType":"object.somethingNew","objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":-3,"occurredAt":1,"subscriptionType":"object.deletion","objectId":4},
+            {"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"contact.creation","objectId":4}]"#;
+        let noted = run_noted(body).unwrap();
+        assert_eq!(noted.events.len(), 1);
+        let dropped: Vec<(usize, Option<i64>, &str)> = noted
+            .dropped
+            .iter()
+            .map(|d| (d.index, d.portal_id.map(PortalId::get), d.reason.as_str()))
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                (0, Some(3), "unused_object_type"),
+                (1, Some(3), "unknown_subscription_type"),
+                (2, None, "object_type_missing"),
+            ]
+        );
+        assert_eq!(noted.dropped[0].object_type_id.as_deref(), Some("0-2"));
+    }
+
+    #[test]
+    fn a_kept_generic_event_is_still_checked_field_by_field() {
+        let body = r#"[{"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1,"subscriptionType":"object.propertyChange",
+            "objectTypeId":"0-1","objectId":4}]"#;
+        let text = run(body).unwrap_err().to_string();
+        assert!(
+            text.contains("event[0].propertyName: is required"),
+            "{text}"
+        );
     }
 
     #[test]

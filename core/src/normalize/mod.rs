@@ -5,15 +5,20 @@
 //!
 //! NUL characters (U+0000) are removed from every string value and key, each removal noted in
 //! [`Normalized::notes`]: PostgreSQL cannot store them, and a 400 would make HubSpot retry the
-//! whole batch, good events included, for a day (docs/intake.md, "NUL characters").
+//! whole batch, good events included, for a day (docs/intake.md, "NUL characters"). For the
+//! same reason an app event of a type Ember does not use is dropped with its reason, not
+//! refused ([`Normalized::dropped`]), and a generic contact event (`object.*`, `0-1`) takes
+//! its legacy name so that both shapes of one change are one event (`shape`).
 
 mod app;
+mod shape;
 mod value;
 mod workflow;
 
 use std::fmt;
 
 pub use app::{AppBodyLimits, normalize_app_webhook};
+pub use shape::{CONTACT_OBJECT_TYPE_ID, DropReason, Dropped};
 pub use value::NUL_REMOVED;
 pub use workflow::{WorkflowRequest, normalize_workflow_webhook};
 
@@ -26,6 +31,8 @@ pub struct Normalized<T> {
     pub events: T,
     /// Values accepted after cleaning (a NUL character removed), each naming event and field.
     pub notes: Vec<FieldError>,
+    /// Events of types Ember does not use, left out of `events` (app webhooks only).
+    pub dropped: Vec<Dropped>,
 }
 
 /// One thing wrong with a body (or, in [`Normalized::notes`], cleaned in it).

@@ -169,6 +169,7 @@ pub fn normalize_workflow_webhook(
                 properties,
             },
             notes,
+            dropped: Vec::new(),
         }),
         _ => Err(NormalizeError::body(
             "invalid_field",

@@ -2,7 +2,8 @@
 //! events in batches of up to 100 (at most `max_concurrent_requests` in flight per portal),
 //! POSTs them signed (v1 + v3) to the app's target URL with a 5 s timeout, and reschedules
 //! failures (any 4xx/5xx, timeout, connection error) up to 10 times over about 24 hours of
-//! simulator time, with jitter (docs/hubspot.md A.5). Every attempt is recorded.
+//! simulator time, with jitter (docs/hubspot.md A.5). Every attempt is recorded. A batch's
+//! events take the configured shape when it is formed, so its retries resend the same body.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +57,7 @@ fn collect(shared: &Shared) -> (Option<String>, Vec<AppBatch>) {
         return (None, Vec::new());
     };
     let max = w.app.max_concurrent_requests.max(1);
+    let shape = shared.config.webhook_shape;
     let mut out = Vec::new();
     let mut i = 0;
     while i < w.app_retries.len() {
@@ -91,7 +93,10 @@ fn collect(shared: &Shared) -> (Option<String>, Vec<AppBatch>) {
             if p.in_flight >= max || p.pending.is_empty() {
                 break;
             }
-            let n = p.pending.len().min(MAX_EVENTS_PER_BATCH);
+            let n = p
+                .pending
+                .len()
+                .min(shape.changes_per_batch(MAX_EVENTS_PER_BATCH));
             let events: Vec<WebhookEvent> = if out_of_order {
                 let start = p.pending.len() - n;
                 let mut v: Vec<_> = p.pending.drain(start..).collect();
@@ -100,6 +105,7 @@ fn collect(shared: &Shared) -> (Option<String>, Vec<AppBatch>) {
             } else {
                 p.pending.drain(..n).collect()
             };
+            let events = shape.apply(events);
             p.in_flight += 1;
             w.next_batch_id += 1;
             out.push(AppBatch {

@@ -41,7 +41,13 @@ async fn a_good_request_puts_exactly_its_events_on_the_queue() {
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers().contains_key("x-request-id"));
     let outcome: Value = response.json().await.unwrap();
-    assert_eq!(outcome, json!({"accepted": 4, "dropped_unknown_portal": 0}));
+    assert_eq!(
+        outcome,
+        json!({"accepted": 3, "dropped_unknown_portal": 0, "dropped": [
+            {"event": 3, "subscriptionType": "object.somethingNew", "reason": "unknown_subscription_type"}
+        ]}),
+        "a type Ember does not know is dropped with its reason (intake_shapes.rs has the rest)"
+    );
 
     let batches = app.broker.drain_events().await.unwrap();
     assert_eq!(batches.len(), 1, "one message per request and portal");
@@ -56,7 +62,7 @@ async fn a_good_request_puts_exactly_its_events_on_the_queue() {
             QueuedEvent::Workflow(_) => panic!("app webhook produced a workflow event"),
         })
         .collect();
-    assert_eq!(events.len(), 4);
+    assert_eq!(events.len(), 3);
     assert_eq!(events[0].event_id.get(), 531833541);
     assert_eq!(events[0].subscription_type.as_str(), "contact.creation");
     assert_eq!(events[0].object_id.unwrap().get(), 138017612137);
@@ -77,11 +83,6 @@ async fn a_good_request_puts_exactly_its_events_on_the_queue() {
             .map(|i| i.get())
             .collect::<Vec<_>>(),
         vec![8, 9]
-    );
-    assert_eq!(
-        events[3].subscription_type.as_str(),
-        "object.somethingNew",
-        "unknown types are kept"
     );
 }
 

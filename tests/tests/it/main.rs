@@ -14,6 +14,7 @@ mod admin_ops;
 mod console_browser;
 mod intake_app_webhooks;
 mod intake_resilience;
+mod intake_shapes;
 mod intake_workflow_webhooks;
 mod limiter_redis;
 mod pipeline_writeback;

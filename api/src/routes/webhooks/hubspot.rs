@@ -11,7 +11,9 @@ use tracing_actix_web::RequestId;
 
 use super::{
     body::read_limited,
-    count_rejection, header, public_uri,
+    count_rejection,
+    dropped::settle_dropped,
+    header, public_uri,
     publish::{cleaned_values, publish_events},
     signature_reason,
 };
@@ -81,6 +83,8 @@ pub async fn receive(
         }
     })?;
     outcome.notes = notes;
+    // Settled only with the 2xx, so a request HubSpot has to retry is not counted twice.
+    outcome.dropped = settle_dropped(SOURCE, normalized.dropped, &intake.rejections);
     Ok(HttpResponse::Ok().json(outcome))
 }
 

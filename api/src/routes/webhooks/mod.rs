@@ -2,9 +2,11 @@
 //!
 //! Both follow one rule: answer 2xx only once every event of the request is confirmed by the
 //! broker. Anything else is a clear 4xx (nothing queued) or a 503 with `Retry-After` (HubSpot
-//! retries; the workers' dedupe makes a retry after a partial publish harmless).
+//! retries; the workers' dedupe makes a retry after a partial publish harmless). App events of
+//! types Ember does not use are dropped with a reason inside a 2xx (`dropped`).
 
 mod body;
+mod dropped;
 pub mod hubspot;
 mod publish;
 pub mod workflow;

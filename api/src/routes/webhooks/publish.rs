@@ -19,6 +19,9 @@ pub struct Outcome {
     /// removed`), naming event and field, never the value. Left out when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Events of types Ember does not use, each with its reason. Left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<super::dropped::DroppedEvent>,
 }
 
 /// Counts and logs (once per request, fields only) the values the normalizer cleaned, and
