@@ -131,6 +131,9 @@ pub struct SimConfig {
     pub call_log_capacity: usize,
     /// Actix worker threads (default: 2).
     pub workers: usize,
+    /// Refuse HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...) with 404, as HubSpot refuses
+    /// a project app (docs/hubspot.md P2); they are counted either way.
+    pub refuse_legacy_paths: bool,
 }
 
 impl Default for SimConfig {
@@ -150,6 +153,7 @@ impl Default for SimConfig {
             echo_app_writes: true,
             call_log_capacity: 500_000,
             workers: 2,
+            refuse_legacy_paths: false,
         }
     }
 }

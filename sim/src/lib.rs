@@ -1,7 +1,8 @@
 //! hubspot-sim: a faithful HubSpot stand-in for Ember's tests, local development and demo.
 //!
-//! It serves HubSpot's own paths (OAuth, CRM v3 contacts, properties, account info, app
-//! uninstall) with HubSpot's shapes, status codes, rate limits and quirks, sends webhooks as
+//! It serves HubSpot's own paths (OAuth 2026-03, CRM contacts, properties, account info, app
+//! uninstall), on the date-versioned paths and the legacy ones (counted, and refused when
+//! asked), with HubSpot's shapes, status codes, rate limits and quirks, sends webhooks as
 //! HubSpot does (signed, batched, retried), and exposes a control API under `/_sim/` to set it
 //! up, inject faults and observe every call. See `README.md` for what is faithful and what is
 //! approximated.
@@ -77,6 +78,10 @@ pub struct SimArgs {
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Answer HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...) with 404, as HubSpot does
+    /// for a project app; they are counted either way (`GET /_sim/legacy`).
+    #[arg(long)]
+    pub refuse_legacy_paths: bool,
 }
 
 impl SimArgs {
@@ -101,6 +106,7 @@ impl SimArgs {
             app,
             clock_speed: self.clock_speed,
             workers: self.workers,
+            refuse_legacy_paths: self.refuse_legacy_paths,
             ..SimConfig::default()
         }
     }

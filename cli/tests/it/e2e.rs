@@ -288,7 +288,7 @@ async fn drain_and_verify(
         "429s by policy: {policies:?}"
     );
     for c in &calls {
-        if c.endpoint == "/crm/v3/objects/contacts/batch/update"
+        if c.endpoint == "/crm/objects/2026-09/contacts/batch/update"
             && let Some(portal) = c.portal
         {
             *outcome.writeback_calls.entry(portal).or_default() += 1;

@@ -1,18 +1,22 @@
 //! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize page (consent granted at once, or
-//! denied by a control flag), the v1 token endpoint with both grants, token info, and refresh
-//! token deletion. Access tokens live 1800 s of simulator time.
+//! denied by a control flag); the 2026-03 token endpoint with both grants, introspection and
+//! refresh-token revocation, every parameter in the form body; and the legacy v1 token
+//! endpoint, token info and refresh-token deletion (docs/hubspot.md D.7), which `legacy` counts
+//! or refuses. Access tokens live 1800 s of simulator time.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use ember_hubspot::wire::oauth::{
-    ACCESS_TOKEN_LIFETIME_SECS, AccessTokenInfo, AccessTokenResponse, GRANT_AUTHORIZATION_CODE,
-    GRANT_REFRESH_TOKEN, OAuthError, RefreshTokenInfo, SignedAccessToken,
+    ACCESS_TOKEN_LIFETIME_SECS, AccessTokenIntrospection, AccessTokenResponse,
+    GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, InactiveToken, OAuthError,
+    RefreshTokenIntrospection, SignedAccessToken, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH,
 };
+use ember_hubspot::wire::oauth_legacy::{AccessTokenInfo, RefreshTokenInfo};
 
 use super::errors;
 use super::gate::PortalTag;
 use super::query::Query;
-use crate::state::{AccessToken, AuthCode, PortalId, RefreshToken, Shared, World};
+use crate::state::{AccessToken, AuthCode, Portal, PortalId, RefreshToken, Shared, World};
 
 const CODE_LIFETIME_MS: i64 = 10 * 60_000;
 
@@ -107,15 +111,69 @@ pub(crate) async fn authorize(shared: web::Data<Shared>, req: HttpRequest) -> Ht
     redirect(with_params(redirect_uri, &params))
 }
 
+/// HubSpot's token-endpoint refusal: 400 with RFC 6749's `error`/`error_description`, its own
+/// `status`/`message`, and the standard error's `category` and `correlationId`
+/// (docs/hubspot.md D.6; the category value is K.13).
 fn oauth_error(error: &str, status: &str, message: &str) -> HttpResponse {
     HttpResponse::BadRequest().json(OAuthError {
         error: Some(error.into()),
         error_description: Some(message.into()),
         status: status.into(),
         message: message.into(),
+        category: Some("VALIDATION_ERROR".into()),
         correlation_id: Some(errors::correlation_id()),
         request_id: None,
     })
+}
+
+/// The parameters of a token request. The 2026-03 endpoints read only the form body; v1 also
+/// reads the query string (SPEC).
+struct Params {
+    form: Query,
+    query: Option<Query>,
+}
+
+impl Params {
+    fn form_only(body: &[u8]) -> Self {
+        Self {
+            form: Query::parse(std::str::from_utf8(body).unwrap_or("")),
+            query: None,
+        }
+    }
+
+    fn form_or_query(req: &HttpRequest, body: &[u8]) -> Self {
+        Self {
+            query: Some(Query::parse(req.query_string())),
+            ..Self::form_only(body)
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.form
+            .get(key)
+            .or_else(|| self.query.as_ref().and_then(|q| q.get(key)))
+            .map(String::from)
+    }
+}
+
+/// The app's credentials, checked as the token endpoint checks them.
+#[allow(clippy::result_large_err)] // an answer, built once per refused call
+fn check_client(w: &World, params: &Params) -> Result<(), HttpResponse> {
+    if params.get("client_id").as_deref() != Some(w.app.client_id.as_str()) {
+        return Err(oauth_error(
+            "invalid_client",
+            "BAD_CLIENT_ID",
+            "missing or invalid client_id",
+        ));
+    }
+    if params.get("client_secret").as_deref() != Some(w.app.client_secret.as_str()) {
+        return Err(oauth_error(
+            "invalid_client",
+            "BAD_CLIENT_SECRET",
+            "missing or invalid client_secret",
+        ));
+    }
+    Ok(())
 }
 
 /// Issues a fresh access token for a portal.
@@ -157,31 +215,31 @@ fn token_response(
     }
 }
 
-/// `POST /oauth/v1/token` (form body; v1 also takes `client_secret` and `refresh_token` in
-/// the query string, SPEC).
+/// `POST /oauth/2026-03/token`: every parameter in the form body (docs/hubspot.md D.2).
 pub(crate) async fn token(
     shared: web::Data<Shared>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = Query::parse(std::str::from_utf8(&body).unwrap_or(""));
-    let query = Query::parse(req.query_string());
-    let field = |k: &str| form.get(k).or_else(|| query.get(k)).map(String::from);
+    grant(&shared, &req, &Params::form_only(&body))
+}
+
+/// `POST /oauth/v1/token` (legacy): the form body, or the query string (SPEC).
+pub(crate) async fn token_v1(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    grant(&shared, &req, &Params::form_or_query(&req, &body))
+}
+
+/// Both grants of the token endpoint.
+fn grant(shared: &Shared, req: &HttpRequest, params: &Params) -> HttpResponse {
+    let field = |k: &str| params.get(k);
     let now = shared.clock.now_ms();
     let mut w = shared.world();
-    if field("client_id").as_deref() != Some(w.app.client_id.as_str()) {
-        return oauth_error(
-            "invalid_client",
-            "BAD_CLIENT_ID",
-            "missing or invalid client_id",
-        );
-    }
-    if field("client_secret").as_deref() != Some(w.app.client_secret.as_str()) {
-        return oauth_error(
-            "invalid_client",
-            "BAD_CLIENT_SECRET",
-            "missing or invalid client_secret",
-        );
+    if let Err(refused) = check_client(&w, params) {
+        return refused;
     }
     match field("grant_type").as_deref() {
         Some(GRANT_AUTHORIZATION_CODE) => {
@@ -231,11 +289,150 @@ pub(crate) async fn token(
             let body = token_response(&w, r.portal, access, refresh, r.scopes);
             HttpResponse::Ok().json(body)
         }
-        _ => oauth_error(
+        None => oauth_error("invalid_request", "BAD_GRANT_TYPE", "grant_type is missing"),
+        Some(_) => oauth_error(
             "unsupported_grant_type",
             "BAD_GRANT_TYPE",
             "grant_type must be authorization_code or refresh_token",
         ),
+    }
+}
+
+/// The token a form names, or the refusal of a form without one.
+#[allow(clippy::result_large_err)] // an answer, built once per refused call
+fn named_token(params: &Params) -> Result<String, HttpResponse> {
+    params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| oauth_error("invalid_request", "BAD_TOKEN", "token is missing"))
+}
+
+/// `POST /oauth/2026-03/token/introspect` (docs/hubspot.md D.3): an active access or refresh
+/// token's metadata (`token_type_hint` says which to look for first), or RFC 7662's
+/// `{"active": false}` for a token HubSpot does not know or that has expired (K.14).
+pub(crate) async fn introspect(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params = Params::form_only(&body);
+    let now = shared.clock.now_ms();
+    let w = shared.world();
+    if let Err(refused) = check_client(&w, &params) {
+        return refused;
+    }
+    let token = match named_token(&params) {
+        Ok(t) => t,
+        Err(refused) => return refused,
+    };
+    let refresh_first = params.get("token_type_hint").as_deref() == Some(TOKEN_USE_REFRESH);
+    let access = || access_introspection(&w, &token, now);
+    let refresh = || refresh_introspection(&w, &token);
+    let found = if refresh_first {
+        refresh().or_else(access)
+    } else {
+        access().or_else(refresh)
+    };
+    match found {
+        Some((portal, answer)) => {
+            req.extensions_mut().insert(PortalTag(portal));
+            HttpResponse::Ok().json(answer)
+        }
+        None => HttpResponse::Ok().json(InactiveToken { active: false }),
+    }
+}
+
+fn access_introspection(w: &World, token: &str, now: i64) -> Option<(PortalId, serde_json::Value)> {
+    let t = w.access_tokens.get(token).filter(|t| t.expires_ms > now)?;
+    let p = w.portals.get(&t.portal)?;
+    let app_id = w.app.app_id;
+    let answer = AccessTokenIntrospection {
+        active: true,
+        token: token.into(),
+        token_use: TOKEN_USE_ACCESS.into(),
+        token_type: "bearer".into(),
+        client_id: w.app.client_id.clone(),
+        app_id,
+        hub_id: p.id,
+        user_id: p.user_id,
+        expires_in: (t.expires_ms - now) / 1000,
+        scopes: t.scopes.clone(),
+        is_private_distribution: false,
+        signed_access_token: signed_access_token(p, app_id, t.expires_ms),
+        user: Some(p.user_email.clone()),
+        hub_domain: Some(p.domain.clone()),
+    };
+    Some((p.id, serde_json::to_value(answer).ok()?))
+}
+
+fn refresh_introspection(w: &World, token: &str) -> Option<(PortalId, serde_json::Value)> {
+    let r = w.refresh_tokens.get(token)?;
+    let p = w.portals.get(&r.portal)?;
+    let answer = RefreshTokenIntrospection {
+        active: true,
+        token: token.into(),
+        token_use: TOKEN_USE_REFRESH.into(),
+        token_type: "refresh".into(),
+        client_id: w.app.client_id.clone(),
+        app_id: w.app.app_id,
+        hub_id: p.id,
+        user_id: p.user_id,
+        scopes: r.scopes.clone(),
+        user: Some(p.user_email.clone()),
+        hub_domain: Some(p.domain.clone()),
+    };
+    Some((p.id, serde_json::to_value(answer).ok()?))
+}
+
+/// `POST /oauth/2026-03/token/revoke` (docs/hubspot.md D.4): deletes a refresh token, so
+/// refreshing with it is `invalid_grant`; access tokens keep working and the app stays
+/// installed. 200 with no body for a known or an unknown token (RFC 7009; the spec names no
+/// success status, K.15); an access token is `unsupported_token_type`.
+pub(crate) async fn revoke(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params = Params::form_only(&body);
+    let mut w = shared.world();
+    if let Err(refused) = check_client(&w, &params) {
+        return refused;
+    }
+    let token = match named_token(&params) {
+        Ok(t) => t,
+        Err(refused) => return refused,
+    };
+    if let Some(r) = w.refresh_tokens.remove(&token) {
+        req.extensions_mut().insert(PortalTag(r.portal));
+    } else if w.access_tokens.contains_key(&token) {
+        return oauth_error(
+            "unsupported_token_type",
+            "BAD_TOKEN_TYPE",
+            "only refresh tokens can be revoked",
+        );
+    }
+    HttpResponse::Ok().finish()
+}
+
+fn signed_access_token(p: &Portal, app_id: u64, expires_ms: i64) -> SignedAccessToken {
+    SignedAccessToken {
+        expires_at: expires_ms,
+        scopes: "AAEAAAAQ==".into(),
+        hub_id: p.id,
+        user_id: p.user_id,
+        app_id,
+        signature: "c2ltdWxhdGVk".into(),
+        scope_to_scope_group_pks: "AAAAQAAAAAAAAAAC".into(),
+        new_signature: "c2ltdWxhdGVk".into(),
+        hublet: "na1".into(),
+        trial_scopes: String::new(),
+        trial_scope_to_scope_group_pks: String::new(),
+        is_user_level: false,
+        app_install_id: Some(format!("{app_id}-{}", p.id)),
+        audience: Some("app".into()),
+        installing_user_id: Some(p.user_id),
+        is_private_distribution: Some(false),
+        is_service_account: Some(false),
     }
 }
 
@@ -246,7 +443,7 @@ fn token_not_found() -> HttpResponse {
     )
 }
 
-/// `GET /oauth/v1/access-tokens/{token}`: `expires_in` is the remaining lifetime.
+/// `GET /oauth/v1/access-tokens/{token}` (legacy): `expires_in` is the remaining lifetime.
 pub(crate) async fn access_token_info(
     shared: web::Data<Shared>,
     req: HttpRequest,
@@ -277,29 +474,11 @@ pub(crate) async fn access_token_info(
         user: Some(p.user_email.clone()),
         hub_domain: Some(p.domain.clone()),
         is_private_distribution: Some(false),
-        signed_access_token: Some(SignedAccessToken {
-            expires_at: t.expires_ms,
-            scopes: "AAEAAAAQ==".into(),
-            hub_id: p.id,
-            user_id: p.user_id,
-            app_id,
-            signature: "c2ltdWxhdGVk".into(),
-            scope_to_scope_group_pks: "AAAAQAAAAAAAAAAC".into(),
-            new_signature: "c2ltdWxhdGVk".into(),
-            hublet: "na1".into(),
-            trial_scopes: String::new(),
-            trial_scope_to_scope_group_pks: String::new(),
-            is_user_level: false,
-            app_install_id: None,
-            audience: None,
-            installing_user_id: Some(p.user_id),
-            is_private_distribution: Some(false),
-            is_service_account: Some(false),
-        }),
+        signed_access_token: Some(signed_access_token(p, app_id, t.expires_ms)),
     })
 }
 
-/// `GET /oauth/v1/refresh-tokens/{token}`.
+/// `GET /oauth/v1/refresh-tokens/{token}` (legacy).
 pub(crate) async fn refresh_token_info(
     shared: web::Data<Shared>,
     req: HttpRequest,
@@ -326,7 +505,7 @@ pub(crate) async fn refresh_token_info(
 }
 
 /// `DELETE /oauth/v1/refresh-tokens/{token}`: deletes only the refresh token; access tokens
-/// keep working and the app stays installed (docs/hubspot.md D.4).
+/// keep working and the app stays installed (legacy, docs/hubspot.md D.7).
 pub(crate) async fn delete_refresh_token(
     shared: web::Data<Shared>,
     req: HttpRequest,
