@@ -6,6 +6,7 @@ mod crm;
 mod generator;
 mod helpers;
 mod oauth;
+mod oauth_2026;
 mod rate_limits;
 mod spec;
 mod webhooks;
