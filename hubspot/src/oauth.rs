@@ -23,7 +23,7 @@ use crate::client::HubSpot;
 use crate::error::{Error, OAuthFailure, shorten};
 use crate::version::{self, endpoint};
 use crate::wire::oauth::{
-    AccessTokenIntrospection, InactiveToken, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH, TokenForm,
+    AccessTokenIntrospection, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH, TokenActivity, TokenForm,
 };
 
 /// What to put in the authorize URL.
@@ -282,8 +282,8 @@ impl HubSpot {
         })
     }
 
-    /// Posts a token form and returns the status and body; 429 and 5xx and other refusals are
-    /// errors of `endpoint`.
+    /// Posts a token form and returns the 2xx body; any other answer (429 and 5xx transient,
+    /// the rest permanent) is an error of `endpoint`.
     async fn post_token_form(
         &self,
         endpoint: &'static str,
@@ -317,7 +317,7 @@ impl HubSpot {
             self.post_token_form(endpoint::TOKEN_INTROSPECT, version::TOKEN_INTROSPECT, &form)
                 .await?,
         );
-        let state: InactiveToken = body.decode(endpoint::TOKEN_INTROSPECT)?;
+        let state: TokenActivity = body.decode(endpoint::TOKEN_INTROSPECT)?;
         if !state.active {
             return Ok(None);
         }

@@ -71,10 +71,11 @@ pub const TOKEN_USE_ACCESS: &str = "access_token";
 /// `token_type_hint` and `token_use` of a refresh token.
 pub const TOKEN_USE_REFRESH: &str = "refresh_token";
 
-/// Introspection of a token that is not active (unknown, expired or revoked): RFC 7662's
-/// `{"active": false}`; the spec lists no such body (docs/hubspot.md K.14).
+/// The `active` flag every introspection answer carries. Alone, `{"active": false}` (RFC 7662),
+/// it is the answer for a token that is unknown, expired or revoked; the spec lists no such
+/// body (docs/hubspot.md K.14).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InactiveToken {
+pub struct TokenActivity {
     /// Always `false`.
     pub active: bool,
 }

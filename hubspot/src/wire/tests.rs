@@ -3,7 +3,7 @@
 
 use super::crm::BatchResponseSimplePublicObject;
 use super::error::{ErrorBody, parse_property_validation};
-use super::oauth::{AccessTokenIntrospection, AccessTokenResponse, InactiveToken, OAuthError};
+use super::oauth::{AccessTokenIntrospection, AccessTokenResponse, OAuthError, TokenActivity};
 use super::oauth_legacy::AccessTokenInfo;
 use super::rate_limit::RateLimitError;
 use super::webhook::WebhookEvent;
@@ -48,9 +48,9 @@ fn introspection_answers_parse_and_inactive_tokens_say_so() {
       "signed_access_token":{"expiresAt":1727190403926,"scopes":"AAEAAAAQ==","hubId":1234567,"userId":293199,"appId":111111,"signature":"5m7ihJJuKFq1TcIiHCqwE=","scopeToScopeGroupPks":"AAAAQAAAAAAAAAACAAAAAAAAAAAAAIAAAAAAA4AEAAAAAAAAAAAAAABAC","newSignature":"fme07ZHXy6atYNNW8XCU=","hublet":"na1","trialScopes":"","trialScopeToScopeGroupPks":"","isUserLevel":false,"appInstallId":"9","audience":"app","installingUserId":293199,"isPrivateDistribution":false,"isServiceAccount":false}}"#;
     let info: AccessTokenIntrospection = serde_json::from_str(active).unwrap();
     assert_eq!((info.hub_id, info.user_id), (1234567, 293199));
-    let state: InactiveToken = serde_json::from_str(active).unwrap();
+    let state: TokenActivity = serde_json::from_str(active).unwrap();
     assert!(state.active);
-    let inactive: InactiveToken = serde_json::from_str(r#"{"active":false}"#).unwrap();
+    let inactive: TokenActivity = serde_json::from_str(r#"{"active":false}"#).unwrap();
     assert!(!inactive.active);
     assert!(serde_json::from_str::<AccessTokenIntrospection>(r#"{"active":false}"#).is_err());
 }

@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use ember_hubspot::wire::oauth::{
     ACCESS_TOKEN_LIFETIME_SECS, AccessTokenIntrospection, AccessTokenResponse,
-    GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, InactiveToken, OAuthError,
-    RefreshTokenIntrospection, SignedAccessToken, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH,
+    GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, OAuthError, RefreshTokenIntrospection,
+    SignedAccessToken, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH, TokenActivity,
 };
 use ember_hubspot::wire::oauth_legacy::{AccessTokenInfo, RefreshTokenInfo};
 
@@ -338,11 +338,19 @@ pub(crate) async fn introspect(
             req.extensions_mut().insert(PortalTag(portal));
             HttpResponse::Ok().json(answer)
         }
-        None => HttpResponse::Ok().json(InactiveToken { active: false }),
+        None => HttpResponse::Ok().json(TokenActivity { active: false }),
     }
 }
 
-fn access_introspection(w: &World, token: &str, now: i64) -> Option<(PortalId, serde_json::Value)> {
+/// What introspection found: an access or a refresh token.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Introspection {
+    Access(Box<AccessTokenIntrospection>),
+    Refresh(RefreshTokenIntrospection),
+}
+
+fn access_introspection(w: &World, token: &str, now: i64) -> Option<(PortalId, Introspection)> {
     let t = w.access_tokens.get(token).filter(|t| t.expires_ms > now)?;
     let p = w.portals.get(&t.portal)?;
     let app_id = w.app.app_id;
@@ -362,10 +370,10 @@ fn access_introspection(w: &World, token: &str, now: i64) -> Option<(PortalId, s
         user: Some(p.user_email.clone()),
         hub_domain: Some(p.domain.clone()),
     };
-    Some((p.id, serde_json::to_value(answer).ok()?))
+    Some((p.id, Introspection::Access(Box::new(answer))))
 }
 
-fn refresh_introspection(w: &World, token: &str) -> Option<(PortalId, serde_json::Value)> {
+fn refresh_introspection(w: &World, token: &str) -> Option<(PortalId, Introspection)> {
     let r = w.refresh_tokens.get(token)?;
     let p = w.portals.get(&r.portal)?;
     let answer = RefreshTokenIntrospection {
@@ -381,7 +389,7 @@ fn refresh_introspection(w: &World, token: &str) -> Option<(PortalId, serde_json
         user: Some(p.user_email.clone()),
         hub_domain: Some(p.domain.clone()),
     };
-    Some((p.id, serde_json::to_value(answer).ok()?))
+    Some((p.id, Introspection::Refresh(answer)))
 }
 
 /// `POST /oauth/2026-03/token/revoke` (docs/hubspot.md D.4): deletes a refresh token, so

@@ -65,7 +65,7 @@ enum CallbackError {
     /// HubSpot would not describe the new access token.
     TokenInfo(ember_hubspot::Error),
     /// HubSpot's introspection says the access token it just issued is not active.
-    InactiveToken,
+    TokenActivity,
     /// HubSpot granted access, but the state's invite cannot be used by this person; Ember
     /// stored nothing, and the page says how to install without the link or with a new one.
     InviteRefused { refusal: InviteRefusal, hub_id: u64 },
@@ -85,7 +85,7 @@ impl CallbackError {
             CallbackError::MissingCode => "missing_code",
             CallbackError::Exchange(_) => "exchange_failed",
             CallbackError::TokenInfo(_) => "token_info_failed",
-            CallbackError::InactiveToken => "token_inactive",
+            CallbackError::TokenActivity => "token_inactive",
             CallbackError::InviteRefused { refusal, .. } => refusal.code(),
             CallbackError::Install { .. } => "install_failed",
         }
@@ -118,7 +118,7 @@ impl CallbackError {
             CallbackError::TokenInfo(e) => {
                 tracing::warn!(reason, error = %e, "Introspecting the access token failed.");
             }
-            CallbackError::InactiveToken => {
+            CallbackError::TokenActivity => {
                 tracing::warn!(reason, "HubSpot says the new access token is not active.");
             }
             CallbackError::InviteRefused { hub_id, .. } => {
@@ -169,7 +169,7 @@ impl CallbackError {
                 "HubSpot did not accept the authorization. Please start the installation again."
                     .into(),
             ),
-            CallbackError::TokenInfo(_) | CallbackError::InactiveToken => (
+            CallbackError::TokenInfo(_) | CallbackError::TokenActivity => (
                 StatusCode::BAD_GATEWAY,
                 "Ember could not read your HubSpot account details. Please try again.".into(),
             ),
@@ -277,7 +277,7 @@ async fn token_info(
         .introspect_access_token(&tokens.access_token)
         .await
         .map_err(CallbackError::TokenInfo)?
-        .ok_or(CallbackError::InactiveToken)
+        .ok_or(CallbackError::TokenActivity)
 }
 
 /// After the install: a console session, and the redirect to the portal or a page about what
