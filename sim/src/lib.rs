@@ -151,3 +151,26 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         .ok();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::SimArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn legacy_paths_are_served_unless_the_flag_says_refuse() {
+        let default = Cli::parse_from(["ember-sim"]).sim.to_config();
+        assert!(!default.refuse_legacy_paths);
+        let refusing = Cli::parse_from(["ember-sim", "--refuse-legacy-paths"])
+            .sim
+            .to_config();
+        assert!(refusing.refuse_legacy_paths);
+    }
+}

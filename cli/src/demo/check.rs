@@ -219,7 +219,7 @@ mod tests {
 
     use hubspot_sim::{PortalSpec, SimConfig, SimServer};
 
-    use super::{compare, owned};
+    use super::{Consistency, compare, owned};
     use crate::demo::install::{InstalledPortal, Outputs};
 
     /// A portal whose "Ember-owned" properties are `jobtitle` and `company`, so that the check
@@ -237,6 +237,24 @@ mod tests {
                 all: vec!["jobtitle".into(), "company".into()],
             },
         }
+    }
+
+    #[test]
+    fn a_single_call_on_a_legacy_hubspot_path_fails_the_check() {
+        let clean = Consistency {
+            compared: 10,
+            portals: 1,
+            mismatches: Vec::new(),
+            unprocessed: Vec::new(),
+            unreadable: 0,
+            legacy_calls: 0,
+        };
+        assert!(clean.ok());
+        let legacy = Consistency {
+            legacy_calls: 1,
+            ..clean
+        };
+        assert!(!legacy.ok());
     }
 
     #[tokio::test]
