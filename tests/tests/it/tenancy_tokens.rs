@@ -669,6 +669,8 @@ async fn after_a_key_rotation_tokens_are_resealed_and_the_old_key_can_go() {
 async fn refresh_introspect_and_revoke_use_the_2026_03_endpoints_and_a_revoked_token_needs_reauth()
 {
     let w = World::new().await;
+    // HubSpot refuses the legacy paths to a project app: so does the simulator here.
+    w.sim.control().set_refuse_legacy_paths(true);
     let (portal, old_access) = w.installed_portal().await;
     let m = w.manager().await;
 
