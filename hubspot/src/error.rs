@@ -31,7 +31,7 @@ pub enum Error {
     /// HubSpot answered 2xx with a body that does not have the documented shape.
     #[error("HubSpot's answer to {endpoint} could not be read: {message}")]
     Decode {
-        /// Which call, e.g. `POST /crm/v3/objects/contacts/batch/read`.
+        /// Which call, e.g. `POST /crm/objects/2026-09/contacts/batch/read`.
         endpoint: &'static str,
         /// serde's message (never the body).
         message: String,
@@ -47,7 +47,7 @@ pub enum Error {
 /// A non-success answer from a HubSpot API path (docs/hubspot.md H, G).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiFailure {
-    /// The call, e.g. `POST /crm/v3/objects/contacts/batch/update`.
+    /// The call, e.g. `POST /crm/objects/2026-09/contacts/batch/update`.
     pub endpoint: &'static str,
     /// HTTP status.
     pub status: u16,

@@ -1,6 +1,8 @@
-//! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize URL, code exchange and refresh
-//! (the `oauth2` crate, driven by our reqwest 0.13 through [`oauth_http`], docs/dependencies.md, "oauth2"), access
-//! token info, refresh-token deletion, and the app's self-uninstall (docs/hubspot.md A.6).
+//! OAuth 2.0 for the public app on HubSpot's 2026-03 endpoints (docs/hubspot.md D): the authorize
+//! URL, code exchange and refresh (the `oauth2` crate, driven by our reqwest 0.13 through
+//! [`oauth_http`], docs/dependencies.md, "oauth2"), access-token introspection, refresh-token
+//! revocation, and the app's self-uninstall (docs/hubspot.md A.6). Every parameter goes in the
+//! form body; the paths come from [`crate::version`].
 
 use std::time::Duration;
 
@@ -19,7 +21,10 @@ use url::Url;
 
 use crate::client::HubSpot;
 use crate::error::{Error, OAuthFailure, shorten};
-use crate::wire::oauth::AccessTokenInfo;
+use crate::version::{self, endpoint};
+use crate::wire::oauth::{
+    AccessTokenIntrospection, TOKEN_USE_ACCESS, TOKEN_USE_REFRESH, TokenActivity, TokenForm,
+};
 
 /// What to put in the authorize URL.
 #[derive(Debug, Clone)]
@@ -90,6 +95,8 @@ pub struct HubSpotOAuthError {
     status: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
     #[serde(default, rename = "correlationId")]
     correlation_id: Option<String>,
 }
@@ -102,6 +109,7 @@ impl std::fmt::Display for HubSpotOAuthError {
             self.error
                 .as_deref()
                 .or(self.status.as_deref())
+                .or(self.category.as_deref())
                 .unwrap_or("oauth error")
         )
     }
@@ -189,8 +197,6 @@ async fn oauth_http(
         .map_err(|e| AdapterError::Transport(Error::Invalid(e.to_string())))
 }
 
-const TOKEN_ENDPOINT: &str = "POST /oauth/v1/token";
-
 impl HubSpot {
     /// The authorize URL a person is sent to (docs/hubspot.md D.1).
     pub fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Url {
@@ -221,10 +227,11 @@ impl HubSpot {
             .client_secret
             .as_ref()
             .ok_or_else(|| Error::Invalid("the app's client secret is not configured".into()))?;
-        let token_url = TokenUrl::from_url(self.api_url("/oauth/v1/token"));
+        let token_url = TokenUrl::from_url(self.api_url(version::TOKEN));
         Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
-            // HubSpot takes client_id and client_secret in the form body (docs/hubspot.md D.2).
+            // The 2026-03 endpoint takes every parameter, the app's credentials included, in
+            // the form body (docs/hubspot.md D.2).
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url))
     }
@@ -260,63 +267,87 @@ impl HubSpot {
         token_result(result)
     }
 
-    /// `GET /oauth/v1/access-tokens/{token}`: the hub, user and scopes of an access token
-    /// (docs/hubspot.md D.3). Not gated.
-    pub async fn access_token_info(&self, token: &SecretString) -> Result<AccessTokenInfo, Error> {
-        const ENDPOINT: &str = "GET /oauth/v1/access-tokens/{token}";
-        let url = self.token_url("/oauth/v1/access-tokens", token);
+    /// The app's credentials and a token, as the form of introspect and revoke.
+    fn token_form(&self, token: &SecretString, hint: &str) -> Result<TokenForm, Error> {
+        let config = &self.inner.config;
+        let secret = config
+            .client_secret
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("the app's client secret is not configured".into()))?;
+        Ok(TokenForm {
+            client_id: Some(config.client_id.clone()),
+            client_secret: Some(secret.expose_secret().to_owned()),
+            token: Some(token.expose_secret().to_owned()),
+            token_type_hint: Some(hint.to_owned()),
+        })
+    }
+
+    /// Posts a token form and returns the 2xx body; any other answer (429 and 5xx transient,
+    /// the rest permanent) is an error of `endpoint`.
+    async fn post_token_form(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        form: &TokenForm,
+    ) -> Result<Vec<u8>, Error> {
         let response = self
-            .request(Method::GET, url)
+            .request(Method::POST, self.api_url(path))
+            .form(form)
             .send()
             .await
             .map_err(Error::transport)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(Error::transport)?;
-        if status != 200 {
-            return Err(Error::from_answer(ENDPOINT, status, &headers, &body));
+        if !(200..300).contains(&status) {
+            return Err(Error::from_answer(endpoint, status, &headers, &body));
         }
-        crate::client::bytes_body::Body(body.to_vec()).decode(ENDPOINT)
+        Ok(body.to_vec())
     }
 
-    /// `DELETE /oauth/v1/refresh-tokens/{token}`: deletes the refresh token only; the app stays
-    /// installed (docs/hubspot.md D.4). `Ok(false)` when HubSpot did not know the token.
-    pub async fn delete_refresh_token(&self, refresh_token: &SecretString) -> Result<bool, Error> {
-        const ENDPOINT: &str = "DELETE /oauth/v1/refresh-tokens/{token}";
-        let url = self.token_url("/oauth/v1/refresh-tokens", refresh_token);
-        let response = self
-            .request(Method::DELETE, url)
-            .send()
-            .await
-            .map_err(Error::transport)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(Error::transport)?;
-        match status {
-            200..=299 => Ok(true),
-            404 => Ok(false),
-            _ => Err(Error::from_answer(ENDPOINT, status, &headers, &body)),
-        }
-    }
-
-    /// `DELETE /appinstalls/v3/external-install`: the app uninstalls itself from the portal
-    /// whose token this is (docs/hubspot.md A.6). Gated.
-    pub async fn uninstall_app(&self, portal: i64, token: &SecretString) -> Result<(), Error> {
-        const ENDPOINT: &str = "DELETE /appinstalls/v3/external-install";
-        let request = self.request(
-            Method::DELETE,
-            self.api_url("/appinstalls/v3/external-install"),
+    /// `POST /oauth/2026-03/token/introspect` for an access token: the hub, user and scopes it
+    /// was granted for (docs/hubspot.md D.3). `Ok(None)` when HubSpot says the token is not
+    /// active (unknown, expired or revoked). Not gated: it is no portal API call.
+    pub async fn introspect_access_token(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<AccessTokenIntrospection>, Error> {
+        let form = self.token_form(token, TOKEN_USE_ACCESS)?;
+        let body = crate::client::bytes_body::Body(
+            self.post_token_form(endpoint::TOKEN_INTROSPECT, version::TOKEN_INTROSPECT, &form)
+                .await?,
         );
-        self.send(ENDPOINT, portal, token, request, &[]).await?;
+        let state: TokenActivity = body.decode(endpoint::TOKEN_INTROSPECT)?;
+        if !state.active {
+            return Ok(None);
+        }
+        let info: AccessTokenIntrospection = body.decode(endpoint::TOKEN_INTROSPECT)?;
+        if info.token_use != TOKEN_USE_ACCESS {
+            return Err(Error::Decode {
+                endpoint: endpoint::TOKEN_INTROSPECT,
+                message: format!("token_use is {:?}, not an access token", info.token_use),
+            });
+        }
+        Ok(Some(info))
+    }
+
+    /// `POST /oauth/2026-03/token/revoke`: revokes the refresh token; later refreshes with it
+    /// are `invalid_grant`. Issued access tokens are not revoked and the app stays installed
+    /// (docs/hubspot.md D.4). Any 2xx is success: the spec names no success status (K.15).
+    pub async fn revoke_refresh_token(&self, refresh_token: &SecretString) -> Result<(), Error> {
+        let form = self.token_form(refresh_token, TOKEN_USE_REFRESH)?;
+        self.post_token_form(endpoint::TOKEN_REVOKE, version::TOKEN_REVOKE, &form)
+            .await?;
         Ok(())
     }
 
-    fn token_url(&self, prefix: &str, token: &SecretString) -> Url {
-        let mut url = self.api_url(prefix);
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push(token.expose_secret());
-        }
-        url
+    /// `DELETE /appinstalls/2026-09/external-install`: the app uninstalls itself from the portal
+    /// whose token this is (docs/hubspot.md A.6). Gated.
+    pub async fn uninstall_app(&self, portal: i64, token: &SecretString) -> Result<(), Error> {
+        let request = self.request(Method::DELETE, self.api_url(version::EXTERNAL_INSTALL));
+        self.send(endpoint::EXTERNAL_INSTALL, portal, token, request, &[])
+            .await?;
+        Ok(())
     }
 }
 
@@ -350,18 +381,18 @@ fn token_result(
             status,
             headers,
             body,
-        })) => Err(Error::from_answer(TOKEN_ENDPOINT, status, &headers, &body)),
+        })) => Err(Error::from_answer(endpoint::TOKEN, status, &headers, &body)),
         Err(RequestTokenError::Parse(e, body)) => {
             // A non-JSON or unexpected body: an error body HubSpot sent without the RFC fields
             // parses as HubSpotOAuthError above, so this is a malformed answer.
             let _ = body;
             Err(Error::Decode {
-                endpoint: TOKEN_ENDPOINT,
+                endpoint: endpoint::TOKEN,
                 message: e.to_string(),
             })
         }
         Err(RequestTokenError::Other(message)) => Err(Error::Decode {
-            endpoint: TOKEN_ENDPOINT,
+            endpoint: endpoint::TOKEN,
             message,
         }),
     }

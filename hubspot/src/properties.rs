@@ -57,32 +57,32 @@ pub struct ProvisionReport {
 }
 
 fn object_path(object_type: &str, rest: &str) -> String {
-    format!("/crm/v3/properties/{object_type}{rest}")
+    format!("{}/{object_type}{rest}", crate::version::PROPERTIES)
 }
 
 impl HubSpot {
-    /// `GET /crm/v3/properties/{objectType}` (no paging).
+    /// `GET /crm/properties/2026-09/{objectType}` (no paging).
     pub async fn list_properties(
         &self,
         portal: i64,
         token: &SecretString,
         object_type: &str,
     ) -> Result<Reply<Vec<Property>>, Error> {
-        const ENDPOINT: &str = "GET /crm/v3/properties/{objectType}";
+        const ENDPOINT: &str = crate::version::endpoint::LIST_PROPERTIES;
         let request = self.request(Method::GET, self.api_url(&object_path(object_type, "")));
         let reply: Reply<CollectionNoPaging<Property>> =
             self.send_json(ENDPOINT, portal, token, request).await?;
         Ok(reply.map(|c| c.results))
     }
 
-    /// `GET /crm/v3/properties/{objectType}/groups`.
+    /// `GET /crm/properties/2026-09/{objectType}/groups`.
     pub async fn list_property_groups(
         &self,
         portal: i64,
         token: &SecretString,
         object_type: &str,
     ) -> Result<Reply<Vec<PropertyGroup>>, Error> {
-        const ENDPOINT: &str = "GET /crm/v3/properties/{objectType}/groups";
+        const ENDPOINT: &str = crate::version::endpoint::LIST_PROPERTY_GROUPS;
         let request = self.request(
             Method::GET,
             self.api_url(&object_path(object_type, "/groups")),
@@ -92,7 +92,7 @@ impl HubSpot {
         Ok(reply.map(|c| c.results))
     }
 
-    /// `POST /crm/v3/properties/{objectType}/groups`; 409 means it exists.
+    /// `POST /crm/properties/2026-09/{objectType}/groups`; 409 means it exists.
     pub async fn create_property_group(
         &self,
         portal: i64,
@@ -100,7 +100,7 @@ impl HubSpot {
         object_type: &str,
         group: &PropertyGroupCreate,
     ) -> Result<Reply<Created>, Error> {
-        const ENDPOINT: &str = "POST /crm/v3/properties/{objectType}/groups";
+        const ENDPOINT: &str = crate::version::endpoint::CREATE_PROPERTY_GROUP;
         let request = self
             .request(
                 Method::POST,
@@ -114,7 +114,7 @@ impl HubSpot {
         })
     }
 
-    /// `POST /crm/v3/properties/{objectType}`; 409 means a property of that name exists.
+    /// `POST /crm/properties/2026-09/{objectType}`; 409 means a property of that name exists.
     pub async fn create_property(
         &self,
         portal: i64,
@@ -122,7 +122,7 @@ impl HubSpot {
         object_type: &str,
         property: &PropertyCreate,
     ) -> Result<Reply<Created>, Error> {
-        const ENDPOINT: &str = "POST /crm/v3/properties/{objectType}";
+        const ENDPOINT: &str = crate::version::endpoint::CREATE_PROPERTY;
         let request = self
             .request(Method::POST, self.api_url(&object_path(object_type, "")))
             .json(property);
@@ -186,15 +186,15 @@ impl HubSpot {
 }
 
 impl HubSpot {
-    /// `GET /account-info/v3/details`: the account a token belongs to (checks private-app
+    /// `GET /account-info/2026-09/details`: the account a token belongs to (checks private-app
     /// tokens before they are stored).
     pub async fn account_details(
         &self,
         portal: i64,
         token: &SecretString,
     ) -> Result<Reply<crate::wire::account::PortalInformation>, Error> {
-        const ENDPOINT: &str = "GET /account-info/v3/details";
-        let request = self.request(Method::GET, self.api_url("/account-info/v3/details"));
+        const ENDPOINT: &str = crate::version::endpoint::ACCOUNT_DETAILS;
+        let request = self.request(Method::GET, self.api_url(crate::version::ACCOUNT_DETAILS));
         self.send_json(ENDPOINT, portal, token, request).await
     }
 }

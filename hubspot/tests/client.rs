@@ -1,5 +1,5 @@
-//! The HubSpot client against `hubspot-sim` over real HTTP on loopback: OAuth (authorize,
-//! exchange, info, refresh, refresh-token delete, self-uninstall), CRM batch read/update with
+//! The HubSpot client against `hubspot-sim` over real HTTP on loopback: OAuth 2026-03 (authorize,
+//! exchange, introspect, refresh, refresh-token revoke, self-uninstall), CRM batch read/update with
 //! per-row outcomes, properties provisioning, rate-limit telemetry and the call gate, and
 //! error classification.
 
@@ -96,10 +96,12 @@ async fn the_oauth_lifecycle_works_against_the_simulator() {
     assert!(!again.is_transient());
 
     let info = hs
-        .access_token_info(&tokens.access_token)
+        .introspect_access_token(&tokens.access_token)
         .await
-        .expect("info");
+        .expect("introspect")
+        .expect("an active token");
     assert_eq!(info.hub_id, portal.id);
+    assert_eq!(info.token_use, "access_token");
     assert!(
         info.scopes
             .iter()
@@ -112,9 +114,12 @@ async fn the_oauth_lifecycle_works_against_the_simulator() {
         tokens.access_token.expose_secret()
     );
 
-    // Deleting the refresh token does not uninstall, but refreshing then fails with invalid_grant.
-    assert!(hs.delete_refresh_token(&refresh).await.unwrap());
-    assert!(!hs.delete_refresh_token(&refresh).await.unwrap());
+    // Revoking the refresh token does not uninstall, but refreshing then fails with
+    // invalid_grant; revoking it again is not an error (RFC 7009).
+    hs.revoke_refresh_token(&refresh).await.expect("revoke");
+    hs.revoke_refresh_token(&refresh)
+        .await
+        .expect("revoke again");
     let dead = hs.refresh(&refresh).await.unwrap_err();
     assert!(dead.is_invalid_grant(), "{dead}");
     assert!(sim.control().portal(portal.id).unwrap().installed);
@@ -124,11 +129,18 @@ async fn the_oauth_lifecycle_works_against_the_simulator() {
         .await
         .expect("uninstall");
     assert!(!sim.control().portal(portal.id).unwrap().installed);
+    assert_eq!(
+        hs.introspect_access_token(&refreshed.access_token)
+            .await
+            .expect("introspect"),
+        None
+    );
     let after = hs
         .account_details(portal.id as i64, &refreshed.access_token)
         .await
         .unwrap_err();
     assert!(after.is_unauthorized(), "{after}");
+    assert_eq!(sim.control().legacy_calls(), 0);
     sim.shutdown().await;
 }
 
@@ -137,8 +149,16 @@ async fn errors_never_contain_tokens() {
     let sim = sim().await;
     let hs = client(&sim);
     let token = secret("CN-very-secret-token-value");
-    let e = hs.access_token_info(&token).await.unwrap_err();
-    assert_eq!(e.status(), Some(404));
+    assert_eq!(hs.introspect_access_token(&token).await.unwrap(), None);
+    let mut wrong_secret = sim.app();
+    wrong_secret.client_secret = "not-the-secret".into();
+    let impostor = HubSpot::new(HubSpotConfig {
+        client_secret: Some(SecretString::from(wrong_secret.client_secret)),
+        ..hs.config().clone()
+    })
+    .unwrap();
+    let e = impostor.introspect_access_token(&token).await.unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
     let e2 = hs.account_details(1, &token).await.unwrap_err();
     assert!(e2.is_unauthorized());
     let e3 = hs.refresh(&token).await.unwrap_err();

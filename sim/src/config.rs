@@ -141,6 +141,9 @@ pub struct SimConfig {
     /// Batch answers list rows in a shuffled order, as HubSpot's are not in input order
     /// (docs/hubspot.md E.3); off keeps input order, for debugging.
     pub shuffle_batch_answers: bool,
+    /// Refuse HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...) with 404, as HubSpot refuses
+    /// a project app (docs/hubspot.md P2); they are counted either way.
+    pub refuse_legacy_paths: bool,
 }
 
 impl Default for SimConfig {
@@ -163,6 +166,7 @@ impl Default for SimConfig {
             workers: 2,
             search_index_delay: Duration::from_secs(3),
             shuffle_batch_answers: true,
+            refuse_legacy_paths: false,
         }
     }
 }

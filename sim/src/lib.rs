@@ -1,7 +1,8 @@
 //! hubspot-sim: a faithful HubSpot stand-in for Ember's tests, local development and demo.
 //!
-//! It serves HubSpot's own paths (OAuth, CRM v3 contacts, properties, account info, app
-//! uninstall) with HubSpot's shapes, status codes, rate limits and quirks, sends webhooks as
+//! It serves HubSpot's own paths (OAuth 2026-03, CRM contacts, properties, account info, app
+//! uninstall), on the date-versioned paths and the legacy ones (counted, and refused when
+//! asked), with HubSpot's shapes, status codes, rate limits and quirks, sends webhooks as
 //! HubSpot does (signed, batched, retried), and exposes a control API under `/_sim/` to set it
 //! up, inject faults and observe every call. See `README.md` for what is faithful and what is
 //! approximated.
@@ -86,6 +87,10 @@ pub struct SimArgs {
     /// Shape of the app's webhook events: legacy `contact.*`, generic `object.*`, or both.
     #[arg(long, value_enum, default_value_t = WebhookShape::Legacy)]
     pub webhook_shape: WebhookShape,
+    /// Answer HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...) with 404, as HubSpot does
+    /// for a project app; they are counted either way (`GET /_sim/legacy`).
+    #[arg(long)]
+    pub refuse_legacy_paths: bool,
 }
 
 impl SimArgs {
@@ -117,6 +122,7 @@ impl SimArgs {
                 .unwrap_or(defaults.search_index_delay),
             shuffle_batch_answers: !self.keep_batch_order,
             webhook_shape: self.webhook_shape,
+            refuse_legacy_paths: self.refuse_legacy_paths,
             ..defaults
         }
     }
@@ -160,4 +166,27 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         .await
         .ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::SimArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn legacy_paths_are_served_unless_the_flag_says_refuse() {
+        let default = Cli::parse_from(["ember-sim"]).sim.to_config();
+        assert!(!default.refuse_legacy_paths);
+        let refusing = Cli::parse_from(["ember-sim", "--refuse-legacy-paths"])
+            .sim
+            .to_config();
+        assert!(refusing.refuse_legacy_paths);
+    }
 }

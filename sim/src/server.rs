@@ -59,9 +59,7 @@ impl SimServer {
                 );
             }
         }
-        let control = Control {
-            shared: shared.clone(),
-        };
+        let control = Control::new(shared.clone());
         let data = web::Data::from(shared.clone());
         let ctl = web::Data::new(control.clone());
         let log_state = shared.clone();

@@ -4,7 +4,7 @@
 //! 1. lease up to 100 of its oldest requests (`store::context::lease`, `FOR UPDATE SKIP
 //!    LOCKED`) for [`LEASE`]: they stay in the table, invisible to other fetchers, so that a
 //!    fetcher that dies mid-round loses nothing and the write-back keeps waiting for them;
-//! 2. `POST /crm/v3/objects/contacts/batch/read` with those ids and the properties the model
+//! 2. `POST /crm/objects/2026-09/contacts/batch/read` with those ids and the properties the model
 //!    reads, through the limiter-gated client and the token manager (no transaction open);
 //! 3. turn the answer into events and apply them with the worker's own per-message path
 //!    ([`Processor::handle`]): one `contact.propertyChange` per requested property, at HubSpot's

@@ -5,7 +5,9 @@
 //!    of an active contact; none for a contact Ember never scored or retired);
 //! 2. every unique event Ember accepted is recorded as processed (exactly once: the dedupe key is
 //!    the primary key);
-//! 3. every accepted delivery could be read back.
+//! 3. every accepted delivery could be read back;
+//! 4. the simulator counted no call on HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...):
+//!    Ember speaks only the date-versioned APIs (docs/hubspot.md P2).
 //!
 //! A contact that differs is looked at again after a short pause, so a write in flight at the
 //! first look (a decay step, say) does not count; one that still differs does.
@@ -44,14 +46,23 @@ pub struct Consistency {
     /// Per portal with a shortfall: unique accepted events, and how many are recorded processed.
     unprocessed: Vec<(u64, u64, i64)>,
     unreadable: u64,
+    /// Calls the simulator received on HubSpot's legacy paths.
+    legacy_calls: u64,
 }
 
 impl Consistency {
     pub fn ok(&self) -> bool {
-        self.mismatches.is_empty() && self.unprocessed.is_empty() && self.unreadable == 0
+        self.mismatches.is_empty()
+            && self.unprocessed.is_empty()
+            && self.unreadable == 0
+            && self.legacy_calls == 0
     }
 
     pub fn print(&self) {
+        println!(
+            "legacy HubSpot paths: {} (must be 0; HubSpot refuses them to a current app)",
+            counted(self.legacy_calls as usize, "call")
+        );
         if self.ok() {
             println!(
                 "consistency: OK — {} in {} compared: every Ember-owned property in HubSpot \
@@ -77,6 +88,12 @@ impl Consistency {
             println!(
                 "  portal {portal}: {} of {unique} unique accepted events are not recorded as processed",
                 *unique as i64 - processed
+            );
+        }
+        if self.legacy_calls > 0 {
+            println!(
+                "  the simulator received {} on legacy paths (GET /_sim/calls lists them)",
+                counted(self.legacy_calls as usize, "call")
             );
         }
         if self.unreadable > 0 {
@@ -140,6 +157,7 @@ pub async fn run(
         mismatches,
         unprocessed,
         unreadable: observer.unreadable(),
+        legacy_calls: control.legacy_calls(),
     })
 }
 
@@ -201,7 +219,7 @@ mod tests {
 
     use hubspot_sim::{PortalSpec, SimConfig, SimServer};
 
-    use super::{compare, owned};
+    use super::{Consistency, compare, owned};
     use crate::demo::install::{InstalledPortal, Outputs};
 
     /// A portal whose "Ember-owned" properties are `jobtitle` and `company`, so that the check
@@ -219,6 +237,24 @@ mod tests {
                 all: vec!["jobtitle".into(), "company".into()],
             },
         }
+    }
+
+    #[test]
+    fn a_single_call_on_a_legacy_hubspot_path_fails_the_check() {
+        let clean = Consistency {
+            compared: 10,
+            portals: 1,
+            mismatches: Vec::new(),
+            unprocessed: Vec::new(),
+            unreadable: 0,
+            legacy_calls: 0,
+        };
+        assert!(clean.ok());
+        let legacy = Consistency {
+            legacy_calls: 1,
+            ..clean
+        };
+        assert!(!legacy.ok());
     }
 
     #[tokio::test]

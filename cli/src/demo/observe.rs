@@ -29,9 +29,9 @@ use super::plan::{Plan, queue_names};
 use super::system::System;
 
 /// The write-back's HubSpot endpoint, as the simulator's call log names it.
-const BATCH_UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+const BATCH_UPDATE: &str = ember_hubspot::version::CONTACTS_BATCH_UPDATE;
 /// The context fetch's HubSpot endpoint.
-const BATCH_READ: &str = "/crm/v3/objects/contacts/batch/read";
+const BATCH_READ: &str = ember_hubspot::version::CONTACTS_BATCH_READ;
 /// How often the drain is checked.
 const DRAIN_POLL: Duration = Duration::from_millis(300);
 /// Consecutive idle, unchanged polls that count as drained (messages a worker holds are not

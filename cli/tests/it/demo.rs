@@ -129,6 +129,7 @@ async fn a_short_demo_installs_scores_writes_back_checks_and_removes_what_it_cre
         "{stdout}"
     );
     assert!(stdout.contains("consistency: OK"), "{stdout}");
+    assert!(stdout.contains("legacy HubSpot paths: 0 calls"), "{stdout}");
     assert!(stdout.contains("Console: http://127.0.0.1:"), "{stdout}");
 
     // Nothing left behind: database, queues, Redis keys.

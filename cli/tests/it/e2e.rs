@@ -6,7 +6,7 @@
 //! records:
 //! - every contact's score values in HubSpot equal the offline computation from the unique
 //!   events and the contact's properties;
-//! - no call was answered 429;
+//! - no call was answered 429, and none reached a legacy HubSpot path (`/oauth/v1`, `/crm/v3`);
 //! - every `batch/update` call carried at least one written row (calls ≤ rows written); the
 //!   minimum-calls figure is printed, and checked (at most 5% over) only as a benchmark, with
 //!   `EMBER_E2E_CALL_BUDGET=1`, since it depends on timing;
@@ -287,8 +287,16 @@ async fn drain_and_verify(
         policies.values().all(|n| *n == 0),
         "429s by policy: {policies:?}"
     );
+    // Ember speaks only the 2026-03 OAuth and the dated CRM paths (docs/hubspot.md P2).
+    let legacy = stack.sim.legacy().await?;
+    anyhow::ensure!(
+        legacy.calls == 0,
+        "the simulator received {} call(s) on legacy HubSpot paths (refused: {})",
+        legacy.calls,
+        legacy.refuse
+    );
     for c in &calls {
-        if c.endpoint == "/crm/v3/objects/contacts/batch/update"
+        if c.endpoint == "/crm/objects/2026-09/contacts/batch/update"
             && let Some(portal) = c.portal
         {
             *outcome.writeback_calls.entry(portal).or_default() += 1;

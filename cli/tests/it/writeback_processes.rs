@@ -16,7 +16,7 @@ use hubspot_sim::{CallRecord, PortalSpec, SimConfig, SimServer};
 use secrecy::SecretString;
 
 const KEY: [u8; 32] = [5; 32];
-const BATCH_UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+const BATCH_UPDATE: &str = "/crm/objects/2026-09/contacts/batch/update";
 /// 360 full batches: more than three rolling windows of work at 110 calls per 10 s.
 const CONTACTS: usize = 36_000;
 
@@ -76,9 +76,10 @@ async fn four_worker_processes_on_one_portal_stay_under_110_per_rolling_10s_and_
         scopes: Vec::new(),
     };
     let token_info = hubspot
-        .access_token_info(&tokens.access_token)
+        .introspect_access_token(&tokens.access_token)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("an active token");
     let installed = complete_oauth_install(
         &db.pool,
         &hubspot,

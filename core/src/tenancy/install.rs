@@ -1,11 +1,12 @@
 //! Becoming and ceasing to be a tenant: completing an OAuth install, registering a portal that
-//! uses a static token (a private app's or a Service Key), uninstalling (refresh token deleted + HubSpot self-uninstall) and purging.
+//! uses a static token (a private app's or a Service Key), uninstalling (refresh token revoked +
+//! HubSpot self-uninstall) and purging.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use ember_hubspot::properties::ProvisionReport;
-use ember_hubspot::wire::oauth::AccessTokenInfo;
+use ember_hubspot::wire::oauth::AccessTokenIntrospection;
 use ember_hubspot::wire::properties::{PropertyCreate, PropertyGroupCreate};
 use ember_hubspot::{HubSpot, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
@@ -173,7 +174,7 @@ pub async fn complete_oauth_install(
     hubspot: &HubSpot,
     cipher: &TokenCipher,
     tokens: &TokenSet,
-    info: &AccessTokenInfo,
+    info: &AccessTokenIntrospection,
     choice: AgencyChoice,
 ) -> Result<Installed, InstallError> {
     let portal = i64::try_from(info.hub_id)
@@ -407,15 +408,15 @@ pub async fn add_static_token_portal(
 /// What `uninstall` did at HubSpot.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Uninstalled {
-    /// The refresh token was deleted at HubSpot.
+    /// The refresh token was revoked at HubSpot (`/oauth/2026-03/token/revoke` answered 2xx).
     pub refresh_token_deleted: bool,
     /// HubSpot confirmed the self-uninstall.
     pub app_uninstalled: bool,
 }
 
-/// Uninstalls Ember from a portal: deletes the refresh token at HubSpot, calls HubSpot's
-/// self-uninstall with the access token (docs/hubspot.md A.6: deleting the refresh token alone does
-/// not uninstall), then marks the portal `uninstalled` and deletes its tokens. HubSpot failures
+/// Uninstalls Ember from a portal: revokes the refresh token at HubSpot (docs/hubspot.md D.4),
+/// calls HubSpot's self-uninstall with the access token (docs/hubspot.md A.6: revoking the
+/// refresh token alone does not uninstall), then marks the portal `uninstalled` and deletes its tokens. HubSpot failures
 /// are reported but the local uninstall still happens when HubSpot says the tokens are dead.
 pub async fn uninstall(
     pool: &PgPool,
@@ -430,7 +431,8 @@ pub async fn uninstall(
             let refresh = tokens
                 .cipher()
                 .open(portal, Purpose::RefreshToken, sealed)?;
-            done.refresh_token_deleted = tokens.hubspot().delete_refresh_token(&refresh).await?;
+            tokens.hubspot().revoke_refresh_token(&refresh).await?;
+            done.refresh_token_deleted = true;
         }
         if let Some(access) = access {
             tokens

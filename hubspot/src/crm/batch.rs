@@ -95,7 +95,7 @@ fn named_ids(e: &StandardError) -> impl Iterator<Item = &String> {
 }
 
 impl HubSpot {
-    /// `POST /crm/v3/objects/contacts/batch/read`: up to 100 ids with the given properties.
+    /// `POST /crm/objects/2026-09/contacts/batch/read`: up to 100 ids with the given properties.
     pub async fn batch_read_contacts(
         &self,
         portal: i64,
@@ -103,7 +103,7 @@ impl HubSpot {
         ids: &[String],
         properties: &[String],
     ) -> Result<Reply<BatchRead>, Error> {
-        const ENDPOINT: &str = "POST /crm/v3/objects/contacts/batch/read";
+        const ENDPOINT: &str = crate::version::endpoint::CONTACTS_BATCH_READ;
         check_size(ids.len())?;
         let body = BatchReadInput {
             inputs: ids
@@ -137,7 +137,7 @@ impl HubSpot {
         }))
     }
 
-    /// `POST /crm/v3/objects/contacts/batch/update`: up to 100 rows, each with its outcome. A
+    /// `POST /crm/objects/2026-09/contacts/batch/update`: up to 100 rows, each with its outcome. A
     /// whole-request refusal (400, 401, 429...) is an `Err`.
     pub async fn batch_update_contacts(
         &self,
@@ -145,7 +145,7 @@ impl HubSpot {
         token: &SecretString,
         rows: &[UpdateRow],
     ) -> Result<Reply<BatchUpdate>, Error> {
-        const ENDPOINT: &str = "POST /crm/v3/objects/contacts/batch/update";
+        const ENDPOINT: &str = crate::version::endpoint::CONTACTS_BATCH_UPDATE;
         check_size(rows.len())?;
         let body = BatchUpdateInput {
             inputs: rows

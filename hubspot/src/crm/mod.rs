@@ -1,4 +1,4 @@
-//! CRM v3 contacts (docs/hubspot.md E): batch read and batch update of up to 100 records, with the
+//! CRM contacts on the dated objects API (docs/hubspot.md E): batch read and batch update of up to 100 records, with the
 //! per-row outcomes of a 207 multi-status answer, and single reads.
 
 mod batch;
@@ -19,10 +19,10 @@ use crate::wire::crm::SimplePublicObject;
 pub const MAX_BATCH_INPUTS: usize = 100;
 
 /// The contacts object path.
-pub(crate) const CONTACTS: &str = "/crm/v3/objects/contacts";
+pub(crate) const CONTACTS: &str = crate::version::CONTACTS;
 
 impl HubSpot {
-    /// `GET /crm/v3/objects/contacts/{id}?properties=...`; `None` when HubSpot has no such
+    /// `GET /crm/objects/2026-09/contacts/{id}?properties=...`; `None` when HubSpot has no such
     /// contact (404). Merged ids resolve to the merged record (docs/hubspot.md E.4).
     pub async fn get_contact(
         &self,
@@ -31,7 +31,7 @@ impl HubSpot {
         id: &str,
         properties: &[String],
     ) -> Result<Reply<Option<SimplePublicObject>>, Error> {
-        const ENDPOINT: &str = "GET /crm/v3/objects/contacts/{id}";
+        const ENDPOINT: &str = crate::version::endpoint::GET_CONTACT;
         let mut url = self.api_url(CONTACTS);
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.push(id);

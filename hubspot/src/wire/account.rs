@@ -1,4 +1,4 @@
-//! Account details: `GET /account-info/v3/details` (SPEC `PortalInformationResponse`).
+//! Account details: `GET /account-info/2026-09/details` (SPEC `PortalInformationResponse`).
 
 use serde::{Deserialize, Serialize};
 

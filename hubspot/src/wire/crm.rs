@@ -1,5 +1,5 @@
-//! CRM v3 object bodies for contacts: records, batch inputs and outputs, search, merge
-//! (docs/hubspot.md E; SPEC `CRM/Contacts/Rollouts/424/v3/contacts.json`).
+//! CRM object bodies for contacts: records, batch inputs and outputs, search, merge
+//! (docs/hubspot.md E; the shapes are the same on the v3 and the dated paths).
 
 use std::collections::BTreeMap;
 
@@ -309,7 +309,7 @@ pub type BatchResponseSimplePublicObject = BatchResponse<SimplePublicObject>;
 /// Batch answer of upsert.
 pub type BatchResponseSimplePublicUpsertObject = BatchResponse<SimplePublicUpsertObject>;
 
-/// `POST /crm/v3/objects/contacts/merge` (SPEC `PublicMergeInput`).
+/// `POST /crm/objects/2026-09/contacts/merge` (SPEC `PublicMergeInput`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PublicMergeInput {
@@ -403,7 +403,7 @@ pub struct SearchResponse {
 }
 
 /// A page of records (SPEC `CollectionResponseSimplePublicObjectWithAssociationsForwardPaging`):
-/// `GET /crm/v3/objects/contacts`.
+/// `GET /crm/objects/2026-09/contacts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionResponse {

@@ -1,4 +1,4 @@
-//! Error bodies: the standard `Error` of every v3 API, the `StandardError` rows of a 207
+//! Error bodies: the standard `Error` of every API, the `StandardError` rows of a 207
 //! multi-status answer, and their `ErrorDetail` (docs/hubspot.md H; SPEC `Error`, `StandardError`).
 
 use std::collections::BTreeMap;

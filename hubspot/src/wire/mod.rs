@@ -14,6 +14,7 @@ pub mod account;
 pub mod crm;
 pub mod error;
 pub mod oauth;
+pub mod oauth_legacy;
 pub mod properties;
 pub mod rate_limit;
 pub mod webhook;

@@ -1,5 +1,5 @@
-//! OAuth v1 bodies: token responses, token info, and the token endpoint's errors
-//! (docs/hubspot.md D; SPEC `Auth/Oauth/Rollouts/155908/v1/oauth.json`).
+//! OAuth 2026-03 bodies (docs/hubspot.md D): the token endpoint's form and answers, the
+//! introspect and revoke forms, introspection answers, and the token endpoint's errors.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +10,8 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 /// Access tokens live 30 minutes (docs/hubspot.md D.2).
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 1800;
 
-/// The form body of `POST /oauth/v1/token` (SPEC form schema). Every field is optional in
-/// the schema; which ones matter depends on `grant_type`.
+/// The form body of the token endpoint (docs/hubspot.md D.2). Every field is optional in the
+/// schema; which ones matter depends on `grant_type`. Nothing goes in the query string.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
@@ -39,6 +39,112 @@ pub struct TokenRequest {
     /// Requested scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A signed JWT in place of the client secret (not used by Ember).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_assertion: Option<String>,
+    /// The assertion's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_assertion_type: Option<String>,
+}
+
+/// The form body of introspect and revoke (docs/hubspot.md D.3, D.4): the app's credentials
+/// and the token, all in the body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenForm {
+    /// The app's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The app's client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The token asked about or revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type_hint: Option<String>,
+}
+
+/// `token_type_hint` and `token_use` of an access token.
+pub const TOKEN_USE_ACCESS: &str = "access_token";
+/// `token_type_hint` and `token_use` of a refresh token.
+pub const TOKEN_USE_REFRESH: &str = "refresh_token";
+
+/// The `active` flag every introspection answer carries. Alone, `{"active": false}` (RFC 7662),
+/// it is the answer for a token that is unknown, expired or revoked; the spec lists no such
+/// body (docs/hubspot.md K.14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenActivity {
+    /// Always `false`.
+    pub active: bool,
+}
+
+/// Introspection of an active access token (SPEC `PublicAccessTokenInfoResponse`,
+/// docs/hubspot.md D.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenIntrospection {
+    /// `true`.
+    pub active: bool,
+    /// The token asked about.
+    pub token: String,
+    /// `"access_token"`.
+    pub token_use: String,
+    /// `"bearer"`.
+    pub token_type: String,
+    /// The app's client id.
+    pub client_id: String,
+    /// The app.
+    pub app_id: u64,
+    /// The account.
+    pub hub_id: u64,
+    /// The installing user.
+    pub user_id: u64,
+    /// Remaining lifetime in seconds.
+    pub expires_in: i64,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Whether the app is privately distributed.
+    pub is_private_distribution: bool,
+    /// HubSpot's internal token description.
+    pub signed_access_token: SignedAccessToken,
+    /// The user's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The account's domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_domain: Option<String>,
+}
+
+/// Introspection of an active refresh token (SPEC `PublicRefreshTokenInfoResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokenIntrospection {
+    /// `true`.
+    pub active: bool,
+    /// The token asked about.
+    pub token: String,
+    /// `"refresh_token"`.
+    pub token_use: String,
+    /// The value is not documented; the simulator says `"refresh"` (docs/hubspot.md K.14).
+    pub token_type: String,
+    /// The app's client id.
+    pub client_id: String,
+    /// The app.
+    pub app_id: u64,
+    /// The account.
+    pub hub_id: u64,
+    /// The installing user.
+    pub user_id: u64,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The user's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The account's domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_domain: Option<String>,
 }
 
 /// A successful token answer (SPEC `AccessTokenResponse`).
@@ -67,38 +173,6 @@ pub struct AccessTokenResponse {
     /// OpenID token, when requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-}
-
-/// `GET /oauth/v1/access-tokens/{token}` (SPEC `AccessTokenInfoResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessTokenInfo {
-    /// The token asked about.
-    pub token: String,
-    /// Remaining lifetime in seconds.
-    pub expires_in: i64,
-    /// The account.
-    pub hub_id: u64,
-    /// The app.
-    pub app_id: u64,
-    /// The installing user.
-    pub user_id: u64,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// `"access"` in the documented example.
-    pub token_type: String,
-    /// The user's email.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// The account's domain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hub_domain: Option<String>,
-    /// Whether the app is privately distributed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_private_distribution: Option<bool>,
-    /// HubSpot's internal token description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed_access_token: Option<SignedAccessToken>,
 }
 
 /// HubSpot's internal description of an access token (SPEC `SignedAccessToken`). The spec
@@ -148,31 +222,8 @@ pub struct SignedAccessToken {
     pub is_service_account: Option<bool>,
 }
 
-/// `GET /oauth/v1/refresh-tokens/{token}` (SPEC `RefreshTokenInfoResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshTokenInfo {
-    /// The token asked about.
-    pub token: String,
-    /// The app's client id.
-    pub client_id: String,
-    /// The account.
-    pub hub_id: u64,
-    /// The installing user.
-    pub user_id: u64,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// `"refresh"` ([UNVERIFIED] value, docs/hubspot.md D.4).
-    pub token_type: String,
-    /// The user's email.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// The account's domain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hub_domain: Option<String>,
-}
-
-/// A token-endpoint error (HTTP 400): RFC 6749 fields plus HubSpot's own (docs/hubspot.md D.6).
+/// A token-endpoint error (HTTP 400): RFC 6749 fields plus HubSpot's own `status`/`message`,
+/// and the standard error's `category` and `correlationId` (docs/hubspot.md D.6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthError {
@@ -186,10 +237,10 @@ pub struct OAuthError {
     pub status: String,
     /// HubSpot's message.
     pub message: String,
-    /// HubSpot's standard `category` (the 2026-03 SPEC `Error` requires one).
+    /// The standard error's category (required by the 2026-03 spec; absent on v1 bodies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    /// Seen on some bodies.
+    /// The standard error's correlation id (absent on some v1 bodies).
     #[serde(
         default,
         rename = "correlationId",

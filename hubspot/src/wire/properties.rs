@@ -1,4 +1,4 @@
-//! Property definitions and groups (docs/hubspot.md F; SPEC `CRM/Properties/Rollouts/145899/v3`).
+//! Property definitions and groups (docs/hubspot.md F).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,7 @@ pub struct PropertyModificationMetadata {
     pub read_only_options: Option<bool>,
 }
 
-/// `POST /crm/v3/properties/{objectType}` (SPEC `PropertyCreate`).
+/// `POST /crm/properties/2026-09/{objectType}` (SPEC `PropertyCreate`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PropertyCreate {
@@ -201,7 +201,7 @@ pub struct PropertyGroup {
     pub archived: bool,
 }
 
-/// `POST /crm/v3/properties/{objectType}/groups` (SPEC `PropertyGroupCreate`).
+/// `POST /crm/properties/2026-09/{objectType}/groups` (SPEC `PropertyGroupCreate`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PropertyGroupCreate {

@@ -3,7 +3,8 @@
 
 use super::crm::BatchResponseSimplePublicObject;
 use super::error::{ErrorBody, parse_property_validation};
-use super::oauth::{AccessTokenInfo, AccessTokenResponse, OAuthError};
+use super::oauth::{AccessTokenIntrospection, AccessTokenResponse, OAuthError, TokenActivity};
+use super::oauth_legacy::AccessTokenInfo;
 use super::rate_limit::RateLimitError;
 use super::webhook::WebhookEvent;
 
@@ -36,6 +37,22 @@ fn oauth_examples_parse() {
     )
     .unwrap();
     assert_eq!(e.status, "BAD_REFRESH_TOKEN");
+    let rfc: OAuthError = serde_json::from_str(r#"{"error":"invalid_grant","error_description":"refresh token is invalid, expired or revoked","status":"BAD_REFRESH_TOKEN","message":"refresh token is invalid, expired or revoked","category":"VALIDATION_ERROR","correlationId":"aeb5f871-7f07-4993-9211-075dc63e7cbf"}"#).unwrap();
+    assert_eq!(rfc.error.as_deref(), Some("invalid_grant"));
+    assert_eq!(rfc.category.as_deref(), Some("VALIDATION_ERROR"));
+}
+
+#[test]
+fn introspection_answers_parse_and_inactive_tokens_say_so() {
+    let active = r#"{"active":true,"token":"CNaKSIHAAEAQAAAARiO1ooBIOP0sgEok","token_use":"access_token","token_type":"bearer","client_id":"5f0c7c4e","app_id":111111,"hub_id":1234567,"user_id":293199,"expires_in":1754,"scopes":["oauth","crm.objects.contacts.read"],"is_private_distribution":false,"user":"user@domain.com","hub_domain":"meowmix.com",
+      "signed_access_token":{"expiresAt":1727190403926,"scopes":"AAEAAAAQ==","hubId":1234567,"userId":293199,"appId":111111,"signature":"5m7ihJJuKFq1TcIiHCqwE=","scopeToScopeGroupPks":"AAAAQAAAAAAAAAACAAAAAAAAAAAAAIAAAAAAA4AEAAAAAAAAAAAAAABAC","newSignature":"fme07ZHXy6atYNNW8XCU=","hublet":"na1","trialScopes":"","trialScopeToScopeGroupPks":"","isUserLevel":false,"appInstallId":"9","audience":"app","installingUserId":293199,"isPrivateDistribution":false,"isServiceAccount":false}}"#;
+    let info: AccessTokenIntrospection = serde_json::from_str(active).unwrap();
+    assert_eq!((info.hub_id, info.user_id), (1234567, 293199));
+    let state: TokenActivity = serde_json::from_str(active).unwrap();
+    assert!(state.active);
+    let inactive: TokenActivity = serde_json::from_str(r#"{"active":false}"#).unwrap();
+    assert!(!inactive.active);
+    assert!(serde_json::from_str::<AccessTokenIntrospection>(r#"{"active":false}"#).is_err());
 }
 
 #[test]

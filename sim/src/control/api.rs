@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::calllog::CallRecord;
 use crate::config::AppType;
 use crate::generator;
+use crate::hubspot::legacy::LegacyPaths;
 use crate::hubspot::oauth::issue_access;
 use crate::ratelimit::Limiter;
 use crate::rng::SimRng;
@@ -21,6 +22,8 @@ use crate::state::{Portal, PortalId, RefreshToken, Shared, World, properties};
 #[derive(Clone)]
 pub struct Control {
     pub(crate) shared: Arc<Shared>,
+    /// The legacy-path counter and switch (`hubspot::legacy`).
+    pub(crate) legacy: Arc<LegacyPaths>,
 }
 
 /// Scopes a control-API install grants.
@@ -123,6 +126,31 @@ fn unreachable_portal(id: PortalId) -> PortalInfo {
 }
 
 impl Control {
+    /// The control of a simulator's state; legacy paths are refused as its config says.
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let refuse = shared.config.refuse_legacy_paths;
+        Self {
+            shared,
+            legacy: Arc::new(LegacyPaths::new(refuse)),
+        }
+    }
+
+    /// Calls received on HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, `/account-info/v3`,
+    /// `/appinstalls/v3`) since the start, refused ones included. Ember's must be 0.
+    pub fn legacy_calls(&self) -> u64 {
+        self.legacy.calls()
+    }
+
+    /// Refuses (404, as HubSpot refuses a project app) or serves the legacy paths.
+    pub fn set_refuse_legacy_paths(&self, refuse: bool) {
+        self.legacy.set_refuse(refuse);
+    }
+
+    /// Whether the legacy paths are refused.
+    pub fn refuses_legacy_paths(&self) -> bool {
+        self.legacy.refuses()
+    }
+
     pub(super) fn now(&self) -> i64 {
         self.shared.clock.now_ms()
     }

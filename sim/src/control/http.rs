@@ -69,6 +69,22 @@ struct UsedInput {
     used: u64,
 }
 
+#[derive(Deserialize)]
+struct LegacyInput {
+    refuse: bool,
+}
+
+/// `GET /_sim/legacy`: `{"calls": n, "refuse": bool}`.
+async fn legacy(c: Ctl) -> HttpResponse {
+    ok(json!({"calls": c.legacy_calls(), "refuse": c.refuses_legacy_paths()}))
+}
+
+/// `PUT /_sim/legacy` with `{"refuse": bool}`: refuse or serve the legacy paths.
+async fn set_legacy(c: Ctl, input: web::Json<LegacyInput>) -> HttpResponse {
+    c.set_refuse_legacy_paths(input.refuse);
+    legacy(c).await
+}
+
 fn ok<T: serde::Serialize>(v: T) -> HttpResponse {
     HttpResponse::Ok().json(v)
 }
@@ -317,6 +333,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/webhooks/target", web::put().to(set_target))
             .route("/webhooks/subscriptions", web::get().to(subscriptions))
             .route("/webhooks/subscriptions", web::put().to(set_subscriptions))
+            .route("/legacy", web::get().to(legacy))
+            .route("/legacy", web::put().to(set_legacy))
             .route("/health", web::get().to(health)),
     );
 }

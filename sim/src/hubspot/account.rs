@@ -1,5 +1,6 @@
-//! Account details (`GET /account-info/v3/details`, SPEC `PortalInformationResponse`) and the
-//! app's self-uninstall (`DELETE /appinstalls/v3/external-install`, docs/hubspot.md A.6).
+//! Account details (`GET /account-info/{2026-09,v3}/details`, SPEC `PortalInformationResponse`)
+//! and the app's self-uninstall (`DELETE /appinstalls/{2026-09,v3}/external-install`,
+//! docs/hubspot.md A.6), on the dated and the legacy prefix alike (`hubspot::routes`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

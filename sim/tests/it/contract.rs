@@ -7,9 +7,8 @@ use ember_hubspot::wire::crm::{
     SimplePublicObject,
 };
 use ember_hubspot::wire::error::{ErrorBody, parse_property_validation};
-use ember_hubspot::wire::oauth::{
-    AccessTokenInfo, AccessTokenResponse, OAuthError, RefreshTokenInfo,
-};
+use ember_hubspot::wire::oauth::{AccessTokenResponse, OAuthError};
+use ember_hubspot::wire::oauth_legacy::{AccessTokenInfo, RefreshTokenInfo};
 use ember_hubspot::wire::properties::{CollectionNoPaging, Property, PropertyGroup};
 use ember_hubspot::wire::rate_limit::RateLimitError;
 use serde::de::DeserializeOwned;

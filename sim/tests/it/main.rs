@@ -7,6 +7,7 @@ mod fidelity;
 mod generator;
 mod helpers;
 mod oauth;
+mod oauth_2026;
 mod rate_limits;
 mod spec;
 mod webhooks;

@@ -117,9 +117,10 @@ impl World {
         };
         let hubspot = self.hubspot();
         let token_info = hubspot
-            .access_token_info(&set.access_token)
+            .introspect_access_token(&set.access_token)
             .await
-            .expect("token info");
+            .expect("introspect")
+            .expect("an active token");
         let installed = complete_oauth_install(
             &self.db.pool,
             &hubspot,
@@ -288,7 +289,7 @@ async fn queued_events_end_as_score_properties_in_hubspot() {
     let calls = w.sim.control().calls_for(sim_portal);
     let updates = calls
         .iter()
-        .filter(|c| c.endpoint == "/crm/v3/objects/contacts/batch/update")
+        .filter(|c| c.endpoint == "/crm/objects/2026-09/contacts/batch/update")
         .count();
     assert!(
         (1..=10).contains(&updates),
@@ -359,7 +360,7 @@ async fn a_portal_awaiting_reauthorization_keeps_its_scores_queued() {
         .control()
         .calls_for(sim_portal)
         .iter()
-        .filter(|c| c.endpoint == "/crm/v3/objects/contacts/batch/update")
+        .filter(|c| c.endpoint == "/crm/objects/2026-09/contacts/batch/update")
         .count();
     assert_eq!(
         updates, 0,
@@ -404,7 +405,7 @@ async fn without_the_encryption_key_the_worker_scores_but_does_not_write_back() 
             .control()
             .calls_for(sim_portal)
             .iter()
-            .all(|c| c.endpoint != "/crm/v3/objects/contacts/batch/update")
+            .all(|c| c.endpoint != "/crm/objects/2026-09/contacts/batch/update")
     );
 }
 
@@ -528,7 +529,7 @@ async fn missing_context_is_fetched_from_hubspot_scored_and_written_back() {
     let calls = w.sim.control().calls_for(sim_portal);
     let reads = calls
         .iter()
-        .filter(|c| c.endpoint == "/crm/v3/objects/contacts/batch/read")
+        .filter(|c| c.endpoint == "/crm/objects/2026-09/contacts/batch/read")
         .count();
     assert!(
         (1..=3).contains(&reads),

@@ -249,10 +249,28 @@ async fn the_whole_install_flow_creates_the_tenant_and_lands_on_its_page_signed_
         .control()
         .calls()
         .iter()
-        .filter(|c| c.method == "POST" && c.path == "/crm/v3/properties/contacts")
+        .filter(|c| c.method == "POST" && c.path == "/crm/properties/2026-09/contacts")
         .map(|c| c.path.clone())
         .collect();
     assert_eq!(names.len(), 6, "six score properties created");
+    // The install spoke OAuth 2026-03 only: one code exchange, one introspection of the new
+    // access token, and not one call on a legacy path.
+    let oauth_calls: Vec<(String, u16)> = env
+        .sim
+        .control()
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/oauth/") && !c.path.ends_with("/authorize"))
+        .map(|c| (c.path.clone(), c.status))
+        .collect();
+    assert_eq!(
+        oauth_calls,
+        vec![
+            ("/oauth/2026-03/token".to_owned(), 200),
+            ("/oauth/2026-03/token/introspect".to_owned(), 200)
+        ]
+    );
+    assert_eq!(env.sim.control().legacy_calls(), 0);
 
     // Signed in: the admin API answers for this portal.
     let me = browser.get("/admin/me").await;
@@ -282,7 +300,7 @@ async fn the_whole_install_flow_creates_the_tenant_and_lands_on_its_page_signed_
         .control()
         .calls()
         .iter()
-        .filter(|c| c.method == "POST" && c.path == "/crm/v3/properties/contacts")
+        .filter(|c| c.method == "POST" && c.path == "/crm/properties/2026-09/contacts")
         .count();
     let (_, again) = install(&env, sim_portal.id, "/oauth/install").await;
     assert_eq!(again, last);
@@ -291,7 +309,7 @@ async fn the_whole_install_flow_creates_the_tenant_and_lands_on_its_page_signed_
         .control()
         .calls()
         .iter()
-        .filter(|c| c.method == "POST" && c.path == "/crm/v3/properties/contacts")
+        .filter(|c| c.method == "POST" && c.path == "/crm/properties/2026-09/contacts")
         .count();
     assert_eq!(before, after);
     assert_eq!(
@@ -453,7 +471,7 @@ async fn a_callback_without_a_usable_code_shows_a_clear_page_and_installs_nothin
             .control()
             .calls()
             .iter()
-            .filter(|c| c.method == "POST" && c.path == "/oauth/v1/token")
+            .filter(|c| c.method == "POST" && c.path == "/oauth/2026-03/token")
             .count()
     };
 
@@ -609,7 +627,7 @@ async fn a_person_of_agency_a_gets_404_for_every_route_of_agency_b_portals() {
             .control()
             .calls()
             .iter()
-            .all(|c| c.path != "/appinstalls/v3/external-install")
+            .all(|c| c.path != "/appinstalls/2026-09/external-install")
     );
 }
 

@@ -3,7 +3,9 @@
 //! pools in this process, and again in two child OS processes of this test binary), a 401
 //! forcing one refresh and one retry,
 //! `invalid_grant` leading to `needs_reauth` with no further HubSpot writes, and both uninstall
-//! paths (uninstalled in HubSpot; `ember portal uninstall`), then purge.
+//! paths (uninstalled in HubSpot; `ember portal uninstall`, which revokes the refresh token),
+//! then purge. Every call is on HubSpot's 2026-03 OAuth and dated CRM paths: the simulator
+//! counts no legacy call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,9 +96,10 @@ impl World {
         };
         let token_info = self
             .hubspot
-            .access_token_info(&set.access_token)
+            .introspect_access_token(&set.access_token)
             .await
-            .expect("token info");
+            .expect("introspect")
+            .expect("an active token");
         let installed = complete_oauth_install(
             &self.db.pool,
             &self.hubspot,
@@ -128,12 +131,17 @@ impl World {
             .unwrap();
     }
 
+    /// Calls on HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...), which Ember never makes.
+    fn legacy_calls(&self) -> u64 {
+        self.sim.control().legacy_calls()
+    }
+
     fn token_calls(&self) -> usize {
         self.sim
             .control()
             .calls()
             .iter()
-            .filter(|c| c.path == "/oauth/v1/token")
+            .filter(|c| c.path == "/oauth/2026-03/token")
             .count()
     }
 }
@@ -229,6 +237,7 @@ async fn fifty_concurrent_callers_on_two_connection_pools_at_expiry_cause_exactl
         "every caller got the same new token"
     );
     assert_ne!(tokens[0], old_access);
+    assert_eq!(w.legacy_calls(), 0);
     let count: i64 =
         sqlx::query_scalar("SELECT refresh_count FROM portal_tokens WHERE portal_id = $1")
             .bind(portal.get())
@@ -402,7 +411,7 @@ async fn a_401_forces_one_refresh_and_one_retry() {
         .control()
         .calls()
         .iter()
-        .filter(|c| c.path == "/account-info/v3/details")
+        .filter(|c| c.path == "/account-info/2026-09/details")
         .map(|c| c.status)
         .collect();
     assert_eq!(statuses, vec![401, 200]);
@@ -459,7 +468,7 @@ async fn invalid_grant_marks_the_portal_needs_reauth_and_no_further_writes_happe
 }
 
 #[tokio::test]
-async fn operator_uninstall_deletes_the_refresh_token_and_uninstalls_the_app_then_purge_removes_everything()
+async fn operator_uninstall_revokes_the_refresh_token_and_uninstalls_the_app_then_purge_removes_everything()
  {
     let w = World::new().await;
     let (portal, _) = w.installed_portal().await;
@@ -467,16 +476,17 @@ async fn operator_uninstall_deletes_the_refresh_token_and_uninstalls_the_app_the
     let done = uninstall(&w.db.pool, &m, portal).await.expect("uninstall");
     assert!(done.refresh_token_deleted && done.app_uninstalled);
     let calls = w.sim.control().calls();
-    let deleted = calls
+    let revoked = calls
         .iter()
-        .find(|c| c.method == "DELETE" && c.path.starts_with("/oauth/v1/refresh-tokens/"))
-        .expect("refresh token deleted");
+        .find(|c| c.method == "POST" && c.path == "/oauth/2026-03/token/revoke")
+        .expect("refresh token revoked");
     let uninstalled = calls
         .iter()
-        .find(|c| c.method == "DELETE" && c.path == "/appinstalls/v3/external-install")
+        .find(|c| c.method == "DELETE" && c.path == "/appinstalls/2026-09/external-install")
         .expect("self-uninstall");
-    assert_eq!((deleted.status, uninstalled.status), (204, 204));
-    assert!(deleted.seq < uninstalled.seq);
+    assert_eq!((revoked.status, uninstalled.status), (200, 204));
+    assert!(revoked.seq < uninstalled.seq);
+    assert_eq!(w.legacy_calls(), 0);
     assert!(
         !w.sim
             .control()
@@ -668,4 +678,77 @@ async fn after_a_key_rotation_tokens_are_resealed_and_the_old_key_can_go() {
         m_old.access_token(portal).await,
         Err(TokenError::Crypto { .. })
     ));
+}
+
+#[tokio::test]
+async fn refresh_introspect_and_revoke_use_the_2026_03_endpoints_and_a_revoked_token_needs_reauth()
+{
+    let w = World::new().await;
+    // HubSpot refuses the legacy paths to a project app: so does the simulator here.
+    w.sim.control().set_refuse_legacy_paths(true);
+    let (portal, old_access) = w.installed_portal().await;
+    let m = w.manager().await;
+
+    // Refresh on the 2026-03 token endpoint: a new access token that introspects to this portal.
+    w.expire_in(portal, 10).await;
+    let fresh = m.access_token(portal).await.expect("refreshed");
+    assert_ne!(fresh.expose_secret(), old_access);
+    let info = w
+        .hubspot
+        .introspect_access_token(&fresh)
+        .await
+        .expect("introspect")
+        .expect("the refreshed token is active");
+    assert_eq!(info.hub_id, portal.get() as u64);
+    assert!(
+        info.scopes
+            .iter()
+            .any(|s| s == "crm.objects.contacts.write")
+    );
+
+    // Revoked at HubSpot (as `uninstall` does): the next refresh is invalid_grant, so the
+    // portal needs re-authorization and its tokens are gone.
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT refresh_token FROM portal_tokens WHERE portal_id = $1")
+            .bind(portal.get())
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    let refresh = w
+        .cipher
+        .open(portal, Purpose::RefreshToken, &sealed)
+        .expect("sealed with the test key");
+    w.hubspot
+        .revoke_refresh_token(&refresh)
+        .await
+        .expect("revoke");
+    w.expire_in(portal, 10).await;
+    let err = m.access_token(portal).await.unwrap_err();
+    assert!(matches!(err, TokenError::NeedsReauth(_)), "{err:?}");
+    assert_eq!(
+        ember_core::store::portals::status(&w.db.pool, portal)
+            .await
+            .unwrap(),
+        Some(PortalStatus::NeedsReauth)
+    );
+
+    let calls: Vec<(String, u16)> = w
+        .sim
+        .control()
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/oauth/"))
+        .map(|c| (c.path.clone(), c.status))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            ("/oauth/2026-03/token/introspect".to_owned(), 200),
+            ("/oauth/2026-03/token".to_owned(), 200),
+            ("/oauth/2026-03/token/introspect".to_owned(), 200),
+            ("/oauth/2026-03/token/revoke".to_owned(), 200),
+            ("/oauth/2026-03/token".to_owned(), 400),
+        ]
+    );
+    assert_eq!(w.legacy_calls(), 0);
 }

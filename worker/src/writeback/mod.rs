@@ -68,7 +68,7 @@ pub use plan::{Backoff, Disposition, Rotation};
 /// The HubSpot calls the write-back makes. Every implementation's calls must go through the
 /// portal's limiter (a `HubSpot` client built with [`LimiterGate`]).
 pub trait Crm: Send + Sync + 'static {
-    /// `POST /crm/v3/objects/contacts/batch/update` with up to 100 rows.
+    /// `POST /crm/objects/2026-09/contacts/batch/update` with up to 100 rows.
     fn batch_update(
         &self,
         portal: PortalId,

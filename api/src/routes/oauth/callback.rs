@@ -1,8 +1,8 @@
 //! `GET /oauth/callback`: state check (signature, expiry, cookie binding, single use), code
-//! exchange, token info, install (claiming the state's invite, if any, in the install's
-//! transaction), session, redirect. Every way the install can fail is a [`CallbackError`]: one
+//! exchange, access-token introspection, install (claiming the state's invite, if any, in the
+//! install's transaction), session, redirect. Every way the install can fail is a [`CallbackError`]: one
 //! page that says so and one log line with the reason (never the code, the state or a token).
-//! The two HubSpot calls made here, code exchange and token info, are [`exchange_code`] and
+//! The two HubSpot calls made here, code exchange and introspection, are [`exchange_code`] and
 //! [`token_info`]; provisioning happens inside `complete_oauth_install`.
 
 use std::borrow::Cow;
@@ -14,7 +14,7 @@ use ember_core::store::invites::InviteRefusal;
 use ember_core::store::sessions;
 use ember_core::tenancy::install::{AgencyChoice, InstallError, Installed, complete_oauth_install};
 use ember_hubspot::TokenSet;
-use ember_hubspot::wire::oauth::AccessTokenInfo;
+use ember_hubspot::wire::oauth::AccessTokenIntrospection;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -64,6 +64,8 @@ enum CallbackError {
     Exchange(ember_hubspot::Error),
     /// HubSpot would not describe the new access token.
     TokenInfo(ember_hubspot::Error),
+    /// HubSpot's introspection says the access token it just issued is not active.
+    TokenActivity,
     /// HubSpot granted access, but the state's invite cannot be used by this person; Ember
     /// stored nothing, and the page says how to install without the link or with a new one.
     InviteRefused { refusal: InviteRefusal, hub_id: u64 },
@@ -83,6 +85,7 @@ impl CallbackError {
             CallbackError::MissingCode => "missing_code",
             CallbackError::Exchange(_) => "exchange_failed",
             CallbackError::TokenInfo(_) => "token_info_failed",
+            CallbackError::TokenActivity => "token_inactive",
             CallbackError::InviteRefused { refusal, .. } => refusal.code(),
             CallbackError::Install { .. } => "install_failed",
         }
@@ -113,7 +116,10 @@ impl CallbackError {
                 tracing::warn!(reason, error = %e, "OAuth code exchange failed.");
             }
             CallbackError::TokenInfo(e) => {
-                tracing::warn!(reason, error = %e, "Reading the access-token info failed.");
+                tracing::warn!(reason, error = %e, "Introspecting the access token failed.");
+            }
+            CallbackError::TokenActivity => {
+                tracing::warn!(reason, "HubSpot says the new access token is not active.");
             }
             CallbackError::InviteRefused { hub_id, .. } => {
                 tracing::warn!(
@@ -163,7 +169,7 @@ impl CallbackError {
                 "HubSpot did not accept the authorization. Please start the installation again."
                     .into(),
             ),
-            CallbackError::TokenInfo(_) => (
+            CallbackError::TokenInfo(_) | CallbackError::TokenActivity => (
                 StatusCode::BAD_GATEWAY,
                 "Ember could not read your HubSpot account details. Please try again.".into(),
             ),
@@ -260,16 +266,18 @@ async fn exchange_code(tenancy: &Tenancy, code: &SecretString) -> Result<TokenSe
         .map_err(CallbackError::Exchange)
 }
 
-/// HubSpot call: who installed, into which portal, with which scopes (docs/hubspot.md D.3).
+/// HubSpot call: who installed, into which portal, with which scopes, by introspecting the new
+/// access token (docs/hubspot.md D.3).
 async fn token_info(
     tenancy: &Tenancy,
     tokens: &TokenSet,
-) -> Result<AccessTokenInfo, CallbackError> {
+) -> Result<AccessTokenIntrospection, CallbackError> {
     tenancy
         .hubspot
-        .access_token_info(&tokens.access_token)
+        .introspect_access_token(&tokens.access_token)
         .await
-        .map_err(CallbackError::TokenInfo)
+        .map_err(CallbackError::TokenInfo)?
+        .ok_or(CallbackError::TokenActivity)
 }
 
 /// After the install: a console session, and the redirect to the portal or a page about what

@@ -1,6 +1,6 @@
 //! The OAuth install flow (docs/hubspot.md D): `GET /oauth/install` sends the person to HubSpot with a
 //! signed, cookie-bound, single-use `state`; `GET /oauth/callback` checks it, exchanges the code,
-//! reads the token info, installs the portal (tokens sealed, properties provisioned, default
+//! introspects the access token, installs the portal (tokens sealed, properties provisioned, default
 //! model), starts a console session and redirects to the portal's page. Every failure shows a
 //! small page that says what happened, and logs why.
 

@@ -17,6 +17,13 @@ pub struct Call {
     pub status: u16,
 }
 
+/// `GET /_sim/legacy`: calls on HubSpot's legacy paths, and whether they are refused.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Legacy {
+    pub calls: u64,
+    pub refuse: bool,
+}
+
 pub struct SimControl {
     http: reqwest::Client,
     pub base: String,
@@ -112,6 +119,11 @@ impl SimControl {
 
     pub async fn calls(&self) -> anyhow::Result<Vec<Call>> {
         self.send(self.http.get(self.url("/calls"))).await
+    }
+
+    /// Calls on HubSpot's legacy paths (`/oauth/v1`, `/crm/v3`, ...); Ember's must be 0.
+    pub async fn legacy(&self) -> anyhow::Result<Legacy> {
+        self.send(self.http.get(self.url("/legacy"))).await
     }
 
     /// 429s by `policyName`, over every portal.

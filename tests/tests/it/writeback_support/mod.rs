@@ -23,7 +23,7 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 use writeback::{Crm, LimiterGate, Writeback, WritebackOptions};
 
-pub const BATCH_UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+pub const BATCH_UPDATE: &str = "/crm/objects/2026-09/contacts/batch/update";
 
 /// The write-back as `ember worker` runs it (`[worker]` of `config/default.toml`), except that
 /// a partial batch goes at once and no score waits for context: these scenarios drive the

@@ -1,13 +1,20 @@
-//! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize page (consent granted at once, or
-//! denied by a control flag), the v1 token endpoint with both grants, token info, and refresh
-//! token deletion. Access tokens live 1800 s of simulator time.
+//! OAuth 2.0 for the public app (docs/hubspot.md D): the authorize page (consent granted at once,
+//! or denied by a control flag) and the 2026-03 token endpoint with both grants, every parameter
+//! in the form body; `tokens` introspects and revokes; `legacy` serves the v1 endpoints
+//! (docs/hubspot.md D.7), which `hubspot::legacy` counts or refuses. Access tokens live 1800 s
+//! of simulator time.
 
-use actix_web::http::StatusCode;
+mod legacy;
+mod tokens;
+
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use ember_hubspot::wire::oauth::{
-    ACCESS_TOKEN_LIFETIME_SECS, AccessTokenInfo, AccessTokenResponse, GRANT_AUTHORIZATION_CODE,
-    GRANT_REFRESH_TOKEN, OAuthError, RefreshTokenInfo, SignedAccessToken,
+    ACCESS_TOKEN_LIFETIME_SECS, AccessTokenResponse, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN,
+    OAuthError,
 };
+
+pub(crate) use legacy::{access_token_info, delete_refresh_token, refresh_token_info, token_v1};
+pub(crate) use tokens::{introspect, revoke};
 
 use super::errors;
 use super::gate::PortalTag;
@@ -107,7 +114,10 @@ pub(crate) async fn authorize(shared: web::Data<Shared>, req: HttpRequest) -> Ht
     redirect(with_params(redirect_uri, &params))
 }
 
-fn oauth_error(error: &str, status: &str, message: &str) -> HttpResponse {
+/// HubSpot's token-endpoint refusal: 400 with RFC 6749's `error`/`error_description`, its own
+/// `status`/`message`, and the standard error's `category` and `correlationId`
+/// (docs/hubspot.md D.6; the category value is K.13).
+pub(super) fn oauth_error(error: &str, status: &str, message: &str) -> HttpResponse {
     HttpResponse::BadRequest().json(OAuthError {
         error: Some(error.into()),
         error_description: Some(message.into()),
@@ -117,6 +127,56 @@ fn oauth_error(error: &str, status: &str, message: &str) -> HttpResponse {
         correlation_id: Some(errors::correlation_id()),
         request_id: None,
     })
+}
+
+/// The parameters of a token request. The 2026-03 endpoints read only the form body; v1 also
+/// reads the query string (SPEC).
+pub(super) struct Params {
+    form: Query,
+    query: Option<Query>,
+}
+
+impl Params {
+    pub(super) fn form_only(body: &[u8]) -> Self {
+        Self {
+            form: Query::parse(std::str::from_utf8(body).unwrap_or("")),
+            query: None,
+        }
+    }
+
+    pub(super) fn form_or_query(req: &HttpRequest, body: &[u8]) -> Self {
+        Self {
+            query: Some(Query::parse(req.query_string())),
+            ..Self::form_only(body)
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<String> {
+        self.form
+            .get(key)
+            .or_else(|| self.query.as_ref().and_then(|q| q.get(key)))
+            .map(String::from)
+    }
+}
+
+/// The app's credentials, checked as the token endpoint checks them.
+#[allow(clippy::result_large_err)] // an answer, built once per refused call
+pub(super) fn check_client(w: &World, params: &Params) -> Result<(), HttpResponse> {
+    if params.get("client_id").as_deref() != Some(w.app.client_id.as_str()) {
+        return Err(oauth_error(
+            "invalid_client",
+            "BAD_CLIENT_ID",
+            "missing or invalid client_id",
+        ));
+    }
+    if params.get("client_secret").as_deref() != Some(w.app.client_secret.as_str()) {
+        return Err(oauth_error(
+            "invalid_client",
+            "BAD_CLIENT_SECRET",
+            "missing or invalid client_secret",
+        ));
+    }
+    Ok(())
 }
 
 /// Issues a fresh access token for a portal.
@@ -158,31 +218,22 @@ fn token_response(
     }
 }
 
-/// `POST /oauth/v1/token` (form body; v1 also takes `client_secret` and `refresh_token` in
-/// the query string, SPEC).
+/// `POST /oauth/2026-03/token`: every parameter in the form body (docs/hubspot.md D.2).
 pub(crate) async fn token(
     shared: web::Data<Shared>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = Query::parse(std::str::from_utf8(&body).unwrap_or(""));
-    let query = Query::parse(req.query_string());
-    let field = |k: &str| form.get(k).or_else(|| query.get(k)).map(String::from);
+    grant(&shared, &req, &Params::form_only(&body))
+}
+
+/// Both grants of the token endpoint.
+pub(super) fn grant(shared: &Shared, req: &HttpRequest, params: &Params) -> HttpResponse {
+    let field = |k: &str| params.get(k);
     let now = shared.clock.now_ms();
     let mut w = shared.world();
-    if field("client_id").as_deref() != Some(w.app.client_id.as_str()) {
-        return oauth_error(
-            "invalid_client",
-            "BAD_CLIENT_ID",
-            "missing or invalid client_id",
-        );
-    }
-    if field("client_secret").as_deref() != Some(w.app.client_secret.as_str()) {
-        return oauth_error(
-            "invalid_client",
-            "BAD_CLIENT_SECRET",
-            "missing or invalid client_secret",
-        );
+    if let Err(refused) = check_client(&w, params) {
+        return refused;
     }
     match field("grant_type").as_deref() {
         Some(GRANT_AUTHORIZATION_CODE) => {
@@ -232,113 +283,11 @@ pub(crate) async fn token(
             let body = token_response(&w, r.portal, access, refresh, r.scopes);
             HttpResponse::Ok().json(body)
         }
-        _ => oauth_error(
+        None => oauth_error("invalid_request", "BAD_GRANT_TYPE", "grant_type is missing"),
+        Some(_) => oauth_error(
             "unsupported_grant_type",
             "BAD_GRANT_TYPE",
             "grant_type must be authorization_code or refresh_token",
         ),
-    }
-}
-
-fn token_not_found() -> HttpResponse {
-    errors::respond(
-        StatusCode::NOT_FOUND,
-        &errors::body("OBJECT_NOT_FOUND", "Token not found"),
-    )
-}
-
-/// `GET /oauth/v1/access-tokens/{token}`: `expires_in` is the remaining lifetime.
-pub(crate) async fn access_token_info(
-    shared: web::Data<Shared>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let now = shared.clock.now_ms();
-    let w = shared.world();
-    let Some(t) = w
-        .access_tokens
-        .get(path.as_str())
-        .filter(|t| t.expires_ms > now)
-    else {
-        return token_not_found();
-    };
-    let Some(p) = w.portals.get(&t.portal) else {
-        return token_not_found();
-    };
-    req.extensions_mut().insert(PortalTag(p.id));
-    let app_id = w.app.app_id;
-    HttpResponse::Ok().json(AccessTokenInfo {
-        token: path.into_inner(),
-        expires_in: (t.expires_ms - now) / 1000,
-        hub_id: p.id,
-        app_id,
-        user_id: p.user_id,
-        scopes: t.scopes.clone(),
-        token_type: "access".into(),
-        user: Some(p.user_email.clone()),
-        hub_domain: Some(p.domain.clone()),
-        is_private_distribution: Some(false),
-        signed_access_token: Some(SignedAccessToken {
-            expires_at: t.expires_ms,
-            scopes: "AAEAAAAQ==".into(),
-            hub_id: p.id,
-            user_id: p.user_id,
-            app_id,
-            signature: "c2ltdWxhdGVk".into(),
-            scope_to_scope_group_pks: "AAAAQAAAAAAAAAAC".into(),
-            new_signature: "c2ltdWxhdGVk".into(),
-            hublet: "na1".into(),
-            trial_scopes: String::new(),
-            trial_scope_to_scope_group_pks: String::new(),
-            is_user_level: false,
-            app_install_id: None,
-            audience: None,
-            installing_user_id: Some(p.user_id),
-            is_private_distribution: Some(false),
-            is_service_account: Some(false),
-        }),
-    })
-}
-
-/// `GET /oauth/v1/refresh-tokens/{token}`.
-pub(crate) async fn refresh_token_info(
-    shared: web::Data<Shared>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let w = shared.world();
-    let Some(r) = w.refresh_tokens.get(path.as_str()) else {
-        return token_not_found();
-    };
-    let Some(p) = w.portals.get(&r.portal) else {
-        return token_not_found();
-    };
-    req.extensions_mut().insert(PortalTag(p.id));
-    HttpResponse::Ok().json(RefreshTokenInfo {
-        token: path.into_inner(),
-        client_id: w.app.client_id.clone(),
-        hub_id: p.id,
-        user_id: p.user_id,
-        scopes: r.scopes.clone(),
-        token_type: "refresh".into(),
-        user: Some(p.user_email.clone()),
-        hub_domain: Some(p.domain.clone()),
-    })
-}
-
-/// `DELETE /oauth/v1/refresh-tokens/{token}`: deletes only the refresh token; access tokens
-/// keep working and the app stays installed (docs/hubspot.md D.4).
-pub(crate) async fn delete_refresh_token(
-    shared: web::Data<Shared>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let mut w = shared.world();
-    match w.refresh_tokens.remove(path.as_str()) {
-        Some(r) => {
-            req.extensions_mut().insert(PortalTag(r.portal));
-            HttpResponse::NoContent().finish()
-        }
-        None => token_not_found(),
     }
 }
