@@ -158,8 +158,7 @@ fn property_routes(cfg: &mut web::ServiceConfig) {
             "/{objectType}/{propertyName}",
             web::get().to(properties::get_one),
         );
-    properties::batch_routes(cfg, "/crm/v3/properties");
-    properties::batch_routes(cfg, "/crm/properties/2026-09");
+    properties::batch_routes(cfg);
 }
 
 fn account_routes(cfg: &mut web::ServiceConfig) {

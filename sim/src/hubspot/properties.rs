@@ -366,21 +366,12 @@ struct BatchNamesInput {
     inputs: Vec<PropertyName>,
 }
 
-/// Registers the properties batch endpoints under `prefix` (e.g. `/crm/v3/properties` or a
-/// dated `/crm/properties/<version>`).
-pub(crate) fn batch_routes(cfg: &mut web::ServiceConfig, prefix: &str) {
-    cfg.route(
-        &format!("{prefix}/{{objectType}}/batch/create"),
-        web::post().to(batch_create),
-    )
-    .route(
-        &format!("{prefix}/{{objectType}}/batch/read"),
-        web::post().to(batch_read),
-    )
-    .route(
-        &format!("{prefix}/{{objectType}}/batch/archive"),
-        web::post().to(batch_archive),
-    );
+/// Registers the properties batch endpoints inside a properties scope (`hubspot::routes` mounts
+/// that scope under the dated and the legacy prefix).
+pub(crate) fn batch_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/{objectType}/batch/create", web::post().to(batch_create))
+        .route("/{objectType}/batch/read", web::post().to(batch_read))
+        .route("/{objectType}/batch/archive", web::post().to(batch_archive));
 }
 
 fn too_many(n: usize) -> HttpResponse {
