@@ -49,14 +49,14 @@ async fn main() -> anyhow::Result<()> {
                 let pick = |k: usize| ids[(i >> 7).wrapping_add(k) % ids.len()];
                 let started = Instant::now();
                 let req = match i % 10 {
-                    0 => client.post(format!("{base}/crm/v3/objects/contacts/batch/update")).json(&json!({
+                    0 => client.post(format!("{base}/crm/objects/2026-09/contacts/batch/update")).json(&json!({
                         "inputs": (0..10).map(|k| json!({"id": pick(k).to_string(), "properties": {"jobtitle": format!("t{k}")}})).collect::<Vec<_>>()
                     })),
-                    1 | 2 => client.post(format!("{base}/crm/v3/objects/contacts/batch/read")).json(&json!({
+                    1 | 2 => client.post(format!("{base}/crm/objects/2026-09/contacts/batch/read")).json(&json!({
                         "properties": ["email", "jobtitle"],
                         "inputs": (0..10).map(|k| json!({"id": pick(k).to_string()})).collect::<Vec<_>>()
                     })),
-                    _ => client.get(format!("{base}/crm/v3/objects/contacts/{}?properties=email,jobtitle,numemployees", pick(0))),
+                    _ => client.get(format!("{base}/crm/objects/2026-09/contacts/{}?properties=email,jobtitle,numemployees", pick(0))),
                 };
                 match req.bearer_auth(token.as_str()).send().await {
                     Ok(r) if r.status().is_success() => {
