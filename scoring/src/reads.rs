@@ -13,14 +13,21 @@ use crate::model::{Condition, EventMatcher, Model};
 impl Model {
     /// The contact properties this model reads, sorted and without repeats.
     pub fn read_properties(&self) -> BTreeSet<String> {
-        let mut properties = BTreeSet::new();
-        for rule in &self.fit {
-            condition_reads(&rule.when, &mut properties);
-        }
+        let mut properties = self.fit_properties();
         for rule in &self.engagement {
             if let EventMatcher::PropertyChange { property, .. } = &rule.on {
                 properties.insert(property.clone());
             }
+        }
+        properties
+    }
+
+    /// The properties the fit rules (negative signals included) test: what a contact's snapshot
+    /// must hold to score its fit.
+    pub fn fit_properties(&self) -> BTreeSet<String> {
+        let mut properties = BTreeSet::new();
+        for rule in &self.fit {
+            condition_reads(&rule.when, &mut properties);
         }
         properties
     }

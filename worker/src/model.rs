@@ -5,12 +5,12 @@
 //! [`Model::default_model`] as version 0. Workers notice an activation within the cache TTL; the
 //! background rescore (see [`crate::decay`]) then brings every contact to the new version.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ember_core::domain::PortalId;
-use ember_core::scoring::{CompiledModel, Condition, Model};
+use ember_core::scoring::{CompiledModel, Model};
 use ember_core::store;
 use sqlx::PgPool;
 
@@ -30,7 +30,7 @@ impl PortalModel {
         let compiled = model
             .validate()
             .map_err(|e| ModelError::Invalid(e.to_string()))?;
-        let properties = model_properties(model).into_iter().collect();
+        let properties = model.fit_properties().into_iter().collect();
         Ok(Self {
             version,
             compiled,
@@ -58,38 +58,6 @@ pub enum ModelError {
     Database(#[from] sqlx::Error),
     #[error("the portal's stored model is invalid: {0}")]
     Invalid(String),
-}
-
-/// Every property the fit rules of a model read.
-pub fn model_properties(model: &Model) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for rule in &model.fit {
-        condition_properties(&rule.when, &mut out);
-    }
-    out
-}
-
-fn condition_properties(c: &Condition, out: &mut BTreeSet<String>) {
-    let p = match c {
-        Condition::Equals(t)
-        | Condition::NotEquals(t)
-        | Condition::Contains(t)
-        | Condition::StartsWith(t) => &t.property,
-        Condition::OneOf(t) | Condition::NoneOf(t) => &t.property,
-        Condition::Gt(n) | Condition::Gte(n) | Condition::Lt(n) | Condition::Lte(n) => &n.property,
-        Condition::Between(r) => &r.property,
-        Condition::ContainsAny(t) => &t.property,
-        Condition::Known(p) | Condition::Unknown(p) => &p.property,
-        Condition::EmailDomainIn(d) => &d.property,
-        Condition::All(cs) | Condition::Any(cs) => {
-            for c in cs {
-                condition_properties(c, out);
-            }
-            return;
-        }
-        Condition::Not(c) => return condition_properties(c, out),
-    };
-    out.insert(p.clone());
 }
 
 /// Per-process cache of compiled portal models.

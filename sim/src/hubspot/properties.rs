@@ -11,7 +11,7 @@ use ember_hubspot::wire::properties::{
 };
 
 use super::errors;
-use super::gate::{Limit, admit};
+use super::gate::{Caller, Limit, admit};
 use super::query::{Query, json_body};
 use crate::state::properties::ValueType;
 use crate::state::{Portal, Shared};
@@ -48,6 +48,21 @@ fn object_type_ok(t: &str) -> bool {
     matches!(t, "contacts" | "contact" | "0-1")
 }
 
+/// Admits a call on a properties path of `object` at the standard limit: the caller, or the
+/// answer to send (unauthenticated, missing scopes, rate limited, or an unknown object type).
+async fn admit_object(
+    shared: &Shared,
+    req: &HttpRequest,
+    any_scope: &[&str],
+    object: &str,
+) -> Result<Caller, HttpResponse> {
+    let caller = admit(shared, req, any_scope, Limit::Standard).await?;
+    if !object_type_ok(object) {
+        return Err(caller.finish(unknown_object(object)));
+    }
+    Ok(caller)
+}
+
 fn unknown_object(t: &str) -> HttpResponse {
     errors::respond(
         StatusCode::BAD_REQUEST,
@@ -63,13 +78,10 @@ pub(crate) async fn list(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, READ, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let q = Query::parse(req.query_string());
     let archived = q.flag("archived");
     let only = q.list("properties");
@@ -91,14 +103,11 @@ pub(crate) async fn get_one(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
+    let (object, name) = path.into_inner();
+    let caller = match admit_object(&shared, &req, READ, &object).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (object, name) = path.into_inner();
-    if !object_type_ok(&object) {
-        return caller.finish(unknown_object(&object));
-    }
     let w = shared.world();
     match w
         .portals
@@ -122,13 +131,10 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, WRITE, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let input: PropertyCreate = match json_body(&body) {
         Ok(v) => v,
         Err(r) => return caller.finish(r),
@@ -151,13 +157,10 @@ pub(crate) async fn list_groups(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, READ, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let w = shared.world();
     let Some(p) = w.portals.get(&caller.portal) else {
         return caller.finish(errors::not_found());
@@ -175,14 +178,11 @@ pub(crate) async fn get_group(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
+    let (object, name) = path.into_inner();
+    let caller = match admit_object(&shared, &req, READ, &object).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (object, name) = path.into_inner();
-    if !object_type_ok(&object) {
-        return caller.finish(unknown_object(&object));
-    }
     let w = shared.world();
     match w
         .portals
@@ -200,13 +200,10 @@ pub(crate) async fn create_group(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, WRITE, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let input: PropertyGroupCreate = match json_body(&body) {
         Ok(v) => v,
         Err(r) => return caller.finish(r),
@@ -414,13 +411,10 @@ async fn batch_create(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, WRITE, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let input: BatchCreateInput = match json_body(&body) {
         Ok(v) => v,
         Err(r) => return caller.finish(r),
@@ -465,13 +459,10 @@ async fn batch_read(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, READ, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, READ, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let input: BatchReadInput = match json_body(&body) {
         Ok(v) => v,
         Err(r) => return caller.finish(r),
@@ -527,13 +518,10 @@ async fn batch_archive(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match admit(&shared, &req, WRITE, Limit::Standard).await {
+    let caller = match admit_object(&shared, &req, WRITE, &path).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !object_type_ok(&path) {
-        return caller.finish(unknown_object(&path));
-    }
     let input: BatchNamesInput = match json_body(&body) {
         Ok(v) => v,
         Err(r) => return caller.finish(r),

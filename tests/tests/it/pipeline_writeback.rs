@@ -489,8 +489,7 @@ async fn missing_context_is_fetched_from_hubspot_scored_and_written_back() {
     worker.stop().await.expect("worker stops cleanly");
 
     // The snapshot holds HubSpot's values ("" for a property HubSpot has no value for).
-    let model_properties =
-        ember_worker::model::model_properties(&ember_core::scoring::Model::default_model());
+    let model_properties = ember_core::scoring::Model::default_model().fit_properties();
     let scores = scores(&w.db.pool, portal).await;
     for id in &ids {
         let contact = w
