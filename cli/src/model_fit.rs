@@ -206,11 +206,12 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
     })?;
     let text = std::fs::read_to_string(outcomes_path)
         .with_context(|| format!("Cannot read the outcomes {}", outcomes_path.display()))?;
-    let outcomes = parse_outcomes(&text, &outcomes_path.display().to_string(), &by_id);
-    let (times, outcome_problems) = outcomes;
+    let (times, outcome_problems) =
+        parse_outcomes(&text, &outcomes_path.display().to_string(), &by_id);
     problems.extend(outcome_problems);
-    for (i, contact) in contacts.iter_mut().enumerate() {
-        match times.get(i) {
+    // Without a usable header no row was read: the header's problem says it all.
+    for (i, contact) in contacts.iter_mut().enumerate().filter(|_| times.is_some()) {
+        match times.as_ref().and_then(|t| t.get(i)) {
             Some(Some(at)) => contact.converted_at = *at,
             _ => problems.push(format!(
                 "{}: contact {:?} has no row in {}",
@@ -235,13 +236,14 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
 }
 
 /// Per contact (by index): `None` without a row, `Some(None)` never converted, `Some(Some(t))`
-/// converted at `t`; and the problems, as `file:line: problem`.
+/// converted at `t` (no list at all when the header is unusable); and the problems, as
+/// `file:line: problem`.
 #[allow(clippy::type_complexity)]
 fn parse_outcomes(
     text: &str,
     file: &str,
     by_id: &HashMap<String, usize>,
-) -> (Vec<Option<Option<DateTime<Utc>>>>, Vec<String>) {
+) -> (Option<Vec<Option<Option<DateTime<Utc>>>>>, Vec<String>) {
     let mut times = vec![None; by_id.len()];
     let mut problems = Vec::new();
     let mut rows = text.lines().enumerate().map(|(i, l)| (i + 1, l));
@@ -249,7 +251,7 @@ fn parse_outcomes(
         problems.push(format!(
             "{file}:1: empty file: the header must name id and converted_at"
         ));
-        return (times, problems);
+        return (None, problems);
     };
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
     let column = |name: &str| columns.iter().position(|c| *c == name);
@@ -262,7 +264,7 @@ fn parse_outcomes(
             "{file}:1: missing column {} (the header must name id and converted_at; got {header:?})",
             missing.join(" and ")
         ));
-        return (times, problems);
+        return (None, problems);
     };
     let mut first_line: HashMap<usize, usize> = HashMap::new();
     for (line, row) in rows {
@@ -306,7 +308,7 @@ fn parse_outcomes(
         };
         times[index] = Some(converted_at);
     }
-    (times, problems)
+    (Some(times), problems)
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
