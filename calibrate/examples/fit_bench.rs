@@ -16,7 +16,10 @@ use ember_calibrate::{FitOptions, ReportOptions, Split, fit, report};
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
-        .map(|a| a.parse().expect("the first argument is a number of contacts"))
+        .map(|a| {
+            a.parse()
+                .expect("the first argument is a number of contacts")
+        })
         .unwrap_or(100_000);
     let truth = fixture::Truth::wide(30);
     let input = truth.model(10.0, &[]);
@@ -33,7 +36,8 @@ fn main() {
     let started = Instant::now();
     let options = ReportOptions::default();
     let input_report = report(&input, &people, &split, &options).expect("the input's report");
-    let draft_report = report(&fitted.draft, &people, &split, &options).expect("the draft's report");
+    let draft_report =
+        report(&fitted.draft, &people, &split, &options).expect("the draft's report");
     let reporting = started.elapsed();
 
     println!(
@@ -45,7 +49,10 @@ fn main() {
         input_report.converters
     );
     println!("generate + split: {:.2} s", generated.as_secs_f64());
-    println!("fit (features + regression + draft): {:.2} s", fitting.as_secs_f64());
+    println!(
+        "fit (features + regression + draft): {:.2} s",
+        fitting.as_secs_f64()
+    );
     println!(
         "two reports (scores + AUC + {} bootstrap resamples each): {:.2} s",
         options.resamples,
