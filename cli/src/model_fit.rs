@@ -173,7 +173,7 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
     let mut lines = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut problems = Vec::new();
-    let where_ = |line: usize| format!("{}:{line}", contacts_path.display());
+    let at_line = |line: usize| format!("{}:{line}", contacts_path.display());
     let bad = read_contacts(contacts_path, |line, exported| {
         let Some(id) = exported
             .id
@@ -182,14 +182,14 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
         else {
             problems.push(format!(
                 "{}: the contact has no id (outcomes are joined to contacts by id)",
-                where_(line)
+                at_line(line)
             ));
             return Ok(());
         };
         if let Some(&first) = by_id.get(&id) {
             problems.push(format!(
                 "{}: contact id {id:?} appears again (first on line {})",
-                where_(line),
+                at_line(line),
                 lines[first]
             ));
             return Ok(());
@@ -215,7 +215,7 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
             Some(Some(at)) => contact.converted_at = *at,
             _ => problems.push(format!(
                 "{}: contact {:?} has no row in {}",
-                where_(lines[i]),
+                at_line(lines[i]),
                 contact.id,
                 outcomes_path.display()
             )),
@@ -235,15 +235,16 @@ fn load_contacts(contacts_path: &Path, outcomes_path: &Path) -> anyhow::Result<V
     Ok(contacts)
 }
 
-/// Per contact (by index): `None` without a row, `Some(None)` never converted, `Some(Some(t))`
-/// converted at `t` (no list at all when the header is unusable); and the problems, as
-/// `file:line: problem`.
-#[allow(clippy::type_complexity)]
+/// One outcome row's conversion time: `None` for a contact that never converted.
+type Outcome = Option<DateTime<Utc>>;
+
+/// Per contact (by index): its row's outcome, `None` without a row (no list at all when the
+/// header is unusable); and the problems, as `file:line: problem`.
 fn parse_outcomes(
     text: &str,
     file: &str,
     by_id: &HashMap<String, usize>,
-) -> (Option<Vec<Option<Option<DateTime<Utc>>>>>, Vec<String>) {
+) -> (Option<Vec<Option<Outcome>>>, Vec<String>) {
     let mut times = vec![None; by_id.len()];
     let mut problems = Vec::new();
     let mut rows = text.lines().enumerate().map(|(i, l)| (i + 1, l));

@@ -133,6 +133,7 @@ fn a_fit_writes_a_valid_draft_and_reports_both_models() {
         "{table}"
     );
     assert!(!dir.join("draft.yaml").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -184,4 +185,5 @@ fn bad_outcomes_are_refused_with_their_line_and_nothing_is_written() {
     let out = ember(&dir, "fit", &good, &["--out", "draft.yaml"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(draft.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
