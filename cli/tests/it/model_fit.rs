@@ -181,6 +181,23 @@ fn bad_outcomes_are_refused_with_their_line_and_nothing_is_written() {
         "contacts.jsonl:1: contact \"c0\" has no row in outcomes.csv",
     );
 
+    // A contact without an id cannot be joined to its outcome.
+    let contacts_file = dir.join("contacts.jsonl");
+    let contacts = std::fs::read_to_string(&contacts_file).unwrap();
+    std::fs::write(
+        &contacts_file,
+        format!("{contacts}{{\"properties\": {{\"size\": \"big\"}}}}\n"),
+    )
+    .unwrap();
+    refused(
+        &good,
+        &format!(
+            "contacts.jsonl:{}: the contact has no id",
+            contacts.lines().count() + 1
+        ),
+    );
+    std::fs::write(&contacts_file, contacts).unwrap();
+
     // The good file still works: the refusals came from the lines changed.
     let out = ember(&dir, "fit", &good, &["--out", "draft.yaml"]);
     assert!(out.status.success(), "{}", stderr(&out));
