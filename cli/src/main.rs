@@ -4,6 +4,7 @@
 mod demo;
 mod hubspot_app;
 mod loadgen;
+mod model_fit;
 mod portal;
 mod score;
 
@@ -43,6 +44,9 @@ enum Command {
     Sim(hubspot_sim::SimArgs),
     /// Score exported contacts offline with a model file.
     Score(score::ScoreArgs),
+    /// Learn rule weights from conversions (`fit`, writes a draft model) or report a model's
+    /// quality on a holdout (`report`), offline.
+    Model(model_fit::ModelArgs),
     /// Send signed webhook batches to a running api and report throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
     /// Register (private app), uninstall, purge or list portals.
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Model(args) => model_fit::run(args),
         // Its own exit codes (2: a service is missing; 1: inconsistent) and its own runtime.
         Command::Demo(args) => return demo::main(cli.config.as_deref(), args),
         // Its own exit codes (2: bad input or PostgreSQL unreachable) and its own runtime.
@@ -122,7 +127,7 @@ async fn run_async(config: Option<PathBuf>, command: Command) -> anyhow::Result<
         Command::Dlq(args) => {
             ember_worker::cli::run_dlq(&load_settings(config.as_ref())?, args).await
         }
-        Command::Score(_) | Command::Demo(_) | Command::HubspotApp(_) => {
+        Command::Score(_) | Command::Model(_) | Command::Demo(_) | Command::HubspotApp(_) => {
             unreachable!("handled before the runtime")
         }
     }

@@ -38,37 +38,15 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let now = args.at.unwrap_or_else(Utc::now);
-    let input: Box<dyn BufRead> = if args.contacts.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let file = File::open(&args.contacts)
-            .with_context(|| format!("Cannot open {}", args.contacts.display()))?;
-        Box::new(BufReader::new(file))
-    };
     let mut out = BufWriter::new(io::stdout().lock());
-    let (mut scored, mut bad) = (0usize, 0usize);
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line
-            .with_context(|| format!("Cannot read {} line {line_no}", args.contacts.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match ExportedContact::from_json_line(&line) {
-            Ok(contact) => {
-                let record = score_contact(&model, &contact, now, line_no, args.explain);
-                serde_json::to_writer(&mut out, &record).context("Cannot write the output")?;
-                out.write_all(b"\n").context("Cannot write the output")?;
-                scored += 1;
-            }
-            Err(errors) => {
-                bad += 1;
-                for issue in &errors.errors {
-                    eprintln!("{}:{line_no}: {issue}", args.contacts.display());
-                }
-            }
-        }
-    }
+    let mut scored = 0usize;
+    let bad = read_contacts(&args.contacts, |line_no, contact| {
+        let record = score_contact(&model, &contact, now, line_no, args.explain);
+        serde_json::to_writer(&mut out, &record).context("Cannot write the output")?;
+        out.write_all(b"\n").context("Cannot write the output")?;
+        scored += 1;
+        Ok(())
+    })?;
     out.flush().context("Cannot write the output")?;
     if bad > 0 {
         bail!(
@@ -79,7 +57,44 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_model(path: &Path) -> anyhow::Result<CompiledModel> {
+/// Reads an exported-contacts file (`-`: stdin), one JSON object per line, calling `each` with
+/// the line number and the contact of each readable line. Blank lines are skipped; a line that
+/// cannot be read is reported on stderr as `file:line: problem` and counted. Returns how many
+/// lines could not be read; an error of `each` stops the reading.
+pub(crate) fn read_contacts(
+    path: &Path,
+    mut each: impl FnMut(usize, ExportedContact) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = File::open(path).with_context(|| format!("Cannot open {}", path.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut bad = 0usize;
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i + 1;
+        let line =
+            line.with_context(|| format!("Cannot read {} line {line_no}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match ExportedContact::from_json_line(&line) {
+            Ok(contact) => each(line_no, contact)?,
+            Err(errors) => {
+                bad += 1;
+                for issue in &errors.errors {
+                    eprintln!("{}:{line_no}: {issue}", path.display());
+                }
+            }
+        }
+    }
+    Ok(bad)
+}
+
+/// Reads and compiles a model file (YAML, or JSON when the name ends in `.json`), printing its
+/// warnings and, when it is invalid, every problem on stderr.
+pub(crate) fn load_model(path: &Path) -> anyhow::Result<CompiledModel> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("Cannot read the model {}", path.display()))?;
     let format = Format::from_file_name(&path.to_string_lossy());
