@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 status=0
 sql=$(grep -rnE 'sqlx::(query|query_as|query_scalar|raw_sql)(\(|::<)|AssertSqlSafe' \
-  --include='*.rs' api/src worker/src cli/src core/src hubspot/src scoring/src sim/src \
+  --include='*.rs' api/src worker/src cli/src core/src hubspot/src scoring/src calibrate/src sim/src \
   | grep -v '^core/src/store/' || true)
 if [ -n "$sql" ]; then
   echo "SQL outside core::store (move it into a core/src/store module):" >&2
@@ -20,5 +20,5 @@ else
   echo "no SQL outside core::store"
 fi
 
-python3 scripts/check-module-cycles.py --depth 4 scoring core hubspot api worker sim cli || status=1
+python3 scripts/check-module-cycles.py --depth 4 scoring calibrate core hubspot api worker sim cli || status=1
 exit $status
