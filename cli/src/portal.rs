@@ -9,13 +9,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ember_core::config::Settings;
 use ember_core::domain::PortalId;
-use ember_core::limiter::{Limiter, LimiterGate};
 use ember_core::store::portals::{self, PortalStatus};
 use ember_core::store::resyncs::{self, Resync};
 use ember_core::tenancy::install::StaticCredential;
 use ember_core::tenancy::{self, TokenCipher};
 use ember_worker::resync::{ResyncOptions, Resyncer};
-use ember_worker::writeback::hubspot_crm::HubSpotCrm;
 use secrecy::SecretString;
 
 /// A command refused before it changed anything (unknown portal, wrong state): `ember` exits
@@ -306,20 +304,7 @@ async fn resync(
 ) -> anyhow::Result<()> {
     let portal =
         PortalId::new(portal_id).map_err(|e| Refused(format!("portal id {portal_id}: {e}")))?;
-    settings
-        .require_encryption_key()
-        .context("a resync opens the portal's tokens")?;
-    let limiter = Arc::new(Limiter::from_settings(settings)?);
-    let gate = Arc::new(LimiterGate::public_default(limiter));
-    let client = tenancy::hubspot_client(settings)?;
-    // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API budget).
-    let tokens = Arc::new(tenancy::token_manager(
-        settings,
-        pool.clone(),
-        client.clone(),
-    )?);
-    let crm = Arc::new(HubSpotCrm::new(client.with_gate(gate.clone()), tokens));
-    let resyncer = Resyncer::new(pool, crm, gate.clone(), settings.limiter.clone());
+    let resyncer = Resyncer::from_settings(settings, pool)?;
     let options = ResyncOptions {
         restart,
         max_pages: None,
@@ -334,7 +319,7 @@ async fn resync(
         })
         .await;
     // Let the limiter record what HubSpot's answers said before the process ends.
-    gate.settled().await;
+    resyncer.settled().await;
     let report = match result {
         Ok(report) => report,
         Err(e) if e.is_refusal() => return Err(Refused(e.to_string()).into()),

@@ -32,10 +32,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::Utc;
-use ember_core::config::LimiterSettings;
+use ember_core::config::{LimiterSettings, Settings};
 use ember_core::domain::{ObjectId, PortalId};
-use ember_core::limiter::{AccountLimits, AppType, LimiterGate};
+use ember_core::limiter::{AccountLimits, AppType, Limiter, LimiterGate};
 use ember_core::scoring::Model;
 use ember_core::store::contacts::ContactStatus;
 use ember_core::store::portals::{self, PortalStatus};
@@ -153,6 +154,31 @@ impl Resyncer {
             gate,
             limiter,
         }
+    }
+
+    /// The resyncer the settings describe: a limiter-gated HubSpot client over the shared Redis
+    /// limiter, the token manager (needs `EMBER_ENCRYPTION_KEY`), and `[limiter]`.
+    pub fn from_settings(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        settings
+            .require_encryption_key()
+            .context("a resync opens the portal's tokens")?;
+        let limiter = Arc::new(Limiter::from_settings(settings)?);
+        let gate = Arc::new(LimiterGate::public_default(limiter));
+        let client = ember_core::tenancy::hubspot_client(settings)?;
+        // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API
+        // budget), as in the worker.
+        let tokens = Arc::new(ember_core::tenancy::token_manager(
+            settings,
+            pool.clone(),
+            client.clone(),
+        )?);
+        let crm = Arc::new(HubSpotCrm::new(client.with_gate(gate.clone()), tokens));
+        Ok(Self::new(pool, crm, gate, settings.limiter.clone()))
+    }
+
+    /// Waits until the limiter has recorded every HubSpot answer seen (before the process ends).
+    pub async fn settled(&self) {
+        self.gate.settled().await;
     }
 
     /// Resyncs `portal` (resuming its unfinished resync unless `options.restart`), calling
