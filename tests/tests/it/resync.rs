@@ -346,6 +346,7 @@ async fn a_live_change_newer_than_hubspots_record_keeps_its_value() {
         Some("Live Title"),
         "the newer live value wins over the resync's older one"
     );
+    assert_ne!(hubspot_title(older), "Stale Title");
     assert_eq!(
         w.snapshot(portal, older, "jobtitle")
             .await
