@@ -84,7 +84,12 @@ fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            if error.downcast_ref::<portal::Refused>().is_some() {
+                // Refused before changing anything (e.g. an unknown portal).
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

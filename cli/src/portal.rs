@@ -1,6 +1,6 @@
 //! `ember portal ...`: register a portal that uses a private app's token or a Service Key, uninstall a portal (refresh token deleted
 //! and HubSpot's self-uninstall called), purge a portal's data, list portals, rotate a portal's
-//! workflow webhook secret.
+//! workflow webhook secret, resync a portal's contacts from HubSpot (docs/resync.md).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,9 +10,24 @@ use clap::{Args, Subcommand};
 use ember_core::config::Settings;
 use ember_core::domain::PortalId;
 use ember_core::store::portals::{self, PortalStatus};
+use ember_core::store::resyncs::{self, Resync};
 use ember_core::tenancy::install::StaticCredential;
 use ember_core::tenancy::{self, TokenCipher};
+use ember_worker::resync::{ResyncOptions, Resyncer};
 use secrecy::SecretString;
+
+/// A command refused before it changed anything (unknown portal, wrong state): `ember` exits
+/// with code 2 and this message.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// `ember portal`.
 #[derive(Debug, Args)]
@@ -70,7 +85,18 @@ enum PortalCommand {
     /// After rotating EMBER_ENCRYPTION_KEY (old key in EMBER_PREVIOUS_ENCRYPTION_KEYS):
     /// re-seal every stored token with the new key.
     ResealTokens,
-    /// List portals with their status.
+    /// Page through every contact of the portal in HubSpot (the properties its model reads),
+    /// update the snapshots, rescore, and queue the changed scores for write-back; in the
+    /// foreground, with a progress line per page. Resumes an unfinished resync of the portal
+    /// from its last committed page. See docs/resync.md.
+    Resync {
+        /// The HubSpot account id.
+        portal_id: i64,
+        /// Abandon an unfinished resync and start again from the first page.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// List portals with their status and their last resync.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -206,16 +232,22 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
             }
             println!("{resealed} portals re-sealed with key {}", cipher.key_id());
         }
+        PortalCommand::Resync { portal_id, restart } => {
+            resync(settings, pool, portal_id, restart).await?;
+        }
         PortalCommand::List { json } => {
             let all = portals::list_all(&pool)
                 .await
                 .context("cannot list portals")?;
+            let last_resyncs = resyncs::latest_by_portal(&pool)
+                .await
+                .context("cannot list resyncs")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 println!(
-                    "{:<12} {:<13} {:<8} {:<5} {:<8} reason",
-                    "portal", "status", "app", "tier", "agency"
+                    "{:<12} {:<13} {:<8} {:<5} {:<8} {:<16} reason",
+                    "portal", "status", "app", "tier", "agency", "resync"
                 );
                 for p in all {
                     let status = serde_json::to_value(p.status)?
@@ -226,8 +258,9 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
                         .as_str()
                         .unwrap_or("")
                         .to_owned();
+                    let resync = resync_state(last_resyncs.get(&p.portal_id));
                     println!(
-                        "{:<12} {:<13} {:<8} {:<5} {:<8} {}",
+                        "{:<12} {:<13} {:<8} {:<5} {:<8} {:<16} {}",
                         p.portal_id,
                         status,
                         app,
@@ -237,11 +270,76 @@ pub async fn run(settings: &Settings, args: PortalArgs) -> anyhow::Result<()> {
                         p.agency_id
                             .map(|a| a.to_string())
                             .unwrap_or_else(|| "-".into()),
+                        resync,
                         p.status_reason.unwrap_or_default()
                     );
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// The last resync as `ember portal list` shows it: `done 5000` (contacts read), `running 1200`,
+/// `failed 300` (unfinished, stopped by an error; it resumes), `abandoned 100`, or `-`.
+fn resync_state(last: Option<&Resync>) -> String {
+    let Some(r) = last else {
+        return "-".into();
+    };
+    let state = match (r.finished_at, &r.error) {
+        (Some(_), None) => "done",
+        (Some(_), Some(_)) => "abandoned",
+        (None, None) => "running",
+        (None, Some(_)) => "failed",
+    };
+    format!("{state} {}", r.contacts_read)
+}
+
+/// `ember portal resync ID [--restart]`.
+async fn resync(
+    settings: &Settings,
+    pool: sqlx::PgPool,
+    portal_id: i64,
+    restart: bool,
+) -> anyhow::Result<()> {
+    let portal =
+        PortalId::new(portal_id).map_err(|e| Refused(format!("portal id {portal_id}: {e}")))?;
+    let resyncer = Resyncer::from_settings(settings, pool)?;
+    let options = ResyncOptions {
+        restart,
+        max_pages: None,
+        share: settings.resync.share,
+    };
+    let result = resyncer
+        .run(portal, &options, |r| {
+            println!(
+                "page {}: {} read, {} scored, {} outbox rows written",
+                r.pages, r.contacts_read, r.contacts_scored, r.outbox_writes
+            );
+        })
+        .await;
+    // Let the limiter record what HubSpot's answers said before the process ends.
+    resyncer.settled().await;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) if e.is_refusal() => return Err(Refused(e.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::new(e)),
+    };
+    let r = &report.resync;
+    println!(
+        "resync {} of portal {portal_id} {}{}: {} pages, {} contacts read, {} scored, {} outbox rows written ({} list calls in this run)",
+        r.resync_id,
+        if r.finished_at.is_some() {
+            "done"
+        } else {
+            "stopped"
+        },
+        if report.resumed { " (resumed)" } else { "" },
+        r.pages,
+        r.contacts_read,
+        r.contacts_scored,
+        r.outbox_writes,
+        report.list_calls
+    );
     Ok(())
 }

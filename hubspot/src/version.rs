@@ -82,6 +82,7 @@ pub(crate) mod endpoint {
     pub(crate) const TOKEN_INTROSPECT: &str = concat!("POST ", token_path!(), "/introspect");
     pub(crate) const TOKEN_REVOKE: &str = concat!("POST ", token_path!(), "/revoke");
     pub(crate) const GET_CONTACT: &str = concat!("GET ", contacts_path!(), "/{id}");
+    pub(crate) const LIST_CONTACTS: &str = concat!("GET ", contacts_path!());
     pub(crate) const CONTACTS_BATCH_READ: &str = concat!("POST ", contacts_path!(), "/batch/read");
     pub(crate) const CONTACTS_BATCH_UPDATE: &str =
         concat!("POST ", contacts_path!(), "/batch/update");

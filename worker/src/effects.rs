@@ -363,6 +363,31 @@ impl WorkingSet {
         }
     }
 
+    /// Sets a value HubSpot reported for a contact (the resync's list pages) by the same
+    /// last-writer-wins rule as a live change ([`lww_set`]), so a value older than the stored
+    /// one is ignored. Unlike [`Effect::Property`] it adds no engagement signal: a value read
+    /// back is not a change that happened now. Returns false for an erased contact.
+    pub fn set_reported(
+        &mut self,
+        contact: ObjectId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let Some(id) = self.live(contact) else {
+            return false;
+        };
+        let slot = self.slot(id);
+        slot.touched = true;
+        lww_set(
+            &mut slot.record.properties,
+            name,
+            value,
+            at.timestamp_millis(),
+        );
+        true
+    }
+
     fn set_status(&mut self, contact: ObjectId, to: ContactStatus, at: DateTime<Utc>) -> bool {
         let Some(id) = self.live(contact) else {
             return false;

@@ -10,6 +10,7 @@
 //! - [`decay`]: decay sweep, background rescore after a model change, dedupe purge.
 //! - [`writeback`]: drains `score_outbox` into HubSpot through the Redis limiter
 //!   ([`writeback::hubspot_crm::HubSpotCrm`] over the gated client and the token manager).
+//! - [`resync`]: `ember portal resync`, paging through every contact of a portal.
 //! - [`metrics_endpoint`]: the worker's `/metrics` and `/healthz`.
 //! - [`dlq`]: list and replay dead letters; [`cli`]: the `ember worker` / `ember dlq` arguments.
 //!
@@ -23,6 +24,7 @@ pub mod dlq;
 pub mod effects;
 pub mod metrics_endpoint;
 pub mod model;
+pub mod resync;
 pub mod runner;
 pub mod startup;
 pub mod writeback;

@@ -29,6 +29,8 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub telemetry: TelemetrySettings,
     pub worker: WorkerSettings,
+    /// `ember portal resync` (docs/resync.md).
+    pub resync: ResyncSettings,
     /// Base64 of 32 bytes: encrypts tokens at rest. From `EMBER_ENCRYPTION_KEY(_FILE)`.
     #[serde(default)]
     pub encryption_key: Option<SecretString>,
@@ -169,6 +171,25 @@ impl LimiterSettings {
                  limiter.window_ms at least 1000"
                     .into(),
             );
+        }
+    }
+}
+
+/// `[resync]`: the on-demand resync of a portal (docs/resync.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ResyncSettings {
+    /// At most this share of the account's burst (calls per limiter window) goes to the
+    /// resync's list calls: the loop waits `window / floor(burst × share)` between calls.
+    pub share: f64,
+}
+
+impl ResyncSettings {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if !(self.share > 0.0 && self.share <= 1.0) {
+            problems.push(format!(
+                "resync.share must be above 0 and at most 1, got {}",
+                self.share
+            ));
         }
     }
 }
@@ -337,6 +358,7 @@ impl Settings {
                 ));
             }
         }
+        self.resync.validate(problems);
         if self.hubspot.webhook_max_concurrent_requests <= 5 {
             problems.push(format!(
                 "hubspot.webhook_max_concurrent_requests must be greater than 5 (HubSpot's rule), got {}",

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod models;
 pub mod outbox;
 pub mod portals;
+pub mod resyncs;
 pub mod sessions;
 pub mod tokens;
 pub mod writeback_dead_letters;

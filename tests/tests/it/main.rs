@@ -18,6 +18,7 @@ mod intake_shapes;
 mod intake_workflow_webhooks;
 mod limiter_redis;
 mod pipeline_writeback;
+mod resync;
 mod tenancy_install;
 mod tenancy_tokens;
 mod worker_processing;
