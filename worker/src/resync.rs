@@ -73,6 +73,8 @@ pub enum ResyncError {
         "portal {0} must be re-authorized before a resync (HubSpot rejected its refresh token)"
     )]
     NeedsReauth(PortalId),
+    #[error("another runner started a resync of portal {0} at the same time; this one stops")]
+    AlreadyStarted(PortalId),
     #[error(
         "another runner advanced or ended resync {resync_id} of portal {portal}; this one stops"
     )]
@@ -80,7 +82,7 @@ pub enum ResyncError {
     #[error("the model of portal {0} cannot be used: {1}")]
     Model(PortalId, String),
     #[error(
-        "listing the contacts of portal {portal} failed (the resync resumes from page {pages} when run again)"
+        "listing the contacts of portal {portal} failed (run the resync again to resume after its {pages} committed pages)"
     )]
     HubSpot {
         portal: PortalId,
@@ -215,12 +217,7 @@ impl Resyncer {
                 None => match resyncs::start(&self.pool, portal).await.map_err(db)? {
                     Some(r) => (r, false),
                     // Another runner started one between the two statements.
-                    None => {
-                        return Err(ResyncError::Superseded {
-                            portal,
-                            resync_id: 0,
-                        });
-                    }
+                    None => return Err(ResyncError::AlreadyStarted(portal)),
                 },
             };
         let mut report = ResyncReport {
@@ -258,9 +255,28 @@ impl Resyncer {
                 }
             };
             report.list_calls += 1;
-            resync = self
+            resync = match self
                 .apply_page(portal, &resync, &model, &reads, &page)
-                .await?;
+                .await
+            {
+                Ok(advanced) => advanced,
+                Err(e) => {
+                    if matches!(e, ResyncError::Database { .. }) {
+                        // Best effort: the database may be what failed.
+                        if let Err(why) = resyncs::record_failure(
+                            &self.pool,
+                            portal,
+                            resync.resync_id,
+                            &e.to_string(),
+                        )
+                        .await
+                        {
+                            tracing::warn!(portal_id = portal.get(), error = %why, "Could not record the resync's failure.");
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             progress(&resync);
         }
         report.resync = resync;
