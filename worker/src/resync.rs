@@ -36,7 +36,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use ember_core::config::{LimiterSettings, Settings};
 use ember_core::domain::{ObjectId, PortalId};
-use ember_core::limiter::{AccountLimits, AppType, Limiter, LimiterGate};
+use ember_core::limiter::{AccountLimits, AppType, LimiterGate};
 use ember_core::scoring::Model;
 use ember_core::store::contacts::ContactStatus;
 use ember_core::store::portals::{self, PortalStatus};
@@ -164,17 +164,7 @@ impl Resyncer {
         settings
             .require_encryption_key()
             .context("a resync opens the portal's tokens")?;
-        let limiter = Arc::new(Limiter::from_settings(settings)?);
-        let gate = Arc::new(LimiterGate::public_default(limiter));
-        let client = ember_core::tenancy::hubspot_client(settings)?;
-        // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API
-        // budget), as in the worker.
-        let tokens = Arc::new(ember_core::tenancy::token_manager(
-            settings,
-            pool.clone(),
-            client.clone(),
-        )?);
-        let crm = Arc::new(HubSpotCrm::new(client.with_gate(gate.clone()), tokens));
+        let (crm, gate) = HubSpotCrm::from_settings(settings, pool.clone())?;
         Ok(Self::new(pool, crm, gate, settings.limiter.clone()))
     }
 

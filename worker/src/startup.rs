@@ -139,16 +139,7 @@ async fn build_writeback(
     let pool = db
         .lazy_pool()
         .context("invalid database settings (write-back pool)")?;
-    let limiter = Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
-    let gate = Arc::new(LimiterGate::public_default(limiter));
-    let client = ember_core::tenancy::hubspot_client(settings)?;
-    // Token refreshes use the ungated client (the OAuth endpoint is not the portal's API budget).
-    let tokens = Arc::new(ember_core::tenancy::token_manager(
-        settings,
-        pool.clone(),
-        client.clone(),
-    )?);
-    let crm = Arc::new(HubSpotCrm::new(client.with_gate(gate.clone()), tokens));
+    let (crm, gate) = HubSpotCrm::from_settings(settings, pool.clone())?;
     let writeback =
         Arc::new(Writeback::new(pool.clone(), crm.clone(), gate.clone(), options.clone()).await?);
     Ok(Some(WritebackParts {

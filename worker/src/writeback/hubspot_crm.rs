@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ember_core::domain::PortalId;
+use ember_core::limiter::LimiterGate;
 use ember_core::tenancy::install::{CONTACTS, score_group, score_properties};
 use ember_core::tenancy::{TokenError, TokenManager};
 use ember_hubspot::crm::{BatchUpdate, UpdateRow};
@@ -31,6 +32,25 @@ impl HubSpotCrm {
     /// `client` must be built `.with_gate(gate)` with the write-back's [`super::LimiterGate`].
     pub fn new(client: HubSpot, tokens: Arc<TokenManager>) -> Self {
         Self { client, tokens }
+    }
+
+    /// The client the settings describe, gated by the shared Redis limiter (the gate is returned
+    /// too, for the caller's own permits and status), with the token manager. Token refreshes
+    /// use the ungated client: the OAuth endpoint is not the portal's API budget.
+    pub fn from_settings(
+        settings: &ember_core::config::Settings,
+        pool: sqlx::PgPool,
+    ) -> anyhow::Result<(Arc<Self>, Arc<LimiterGate>)> {
+        let limiter = Arc::new(ember_core::limiter::Limiter::from_settings(settings)?);
+        let gate = Arc::new(LimiterGate::public_default(limiter));
+        let client = ember_core::tenancy::hubspot_client(settings)?;
+        let tokens = Arc::new(ember_core::tenancy::token_manager(
+            settings,
+            pool,
+            client.clone(),
+        )?);
+        let crm = Arc::new(Self::new(client.with_gate(gate.clone()), tokens));
+        Ok((crm, gate))
     }
 
     /// The gated client.
