@@ -431,35 +431,12 @@ async fn signatures_are_checked_against_the_public_url_behind_a_proxy() {
 
 #[tokio::test]
 async fn the_simulators_signed_deliveries_are_accepted_and_queued_in_full() {
-    use hubspot_sim::{AppConfig, PortalSpec, SimConfig, SimServer, TrafficOptions};
+    use hubspot_sim::TrafficOptions;
     use std::time::Duration;
-
-    let port = ember_tests::reserve_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let app = TestApi::spawn_with(|s| {
-        s.server.port = port;
-        s.public_base_url = base.clone();
-    })
-    .await
-    .unwrap();
-    let sim = SimServer::start(SimConfig {
-        app: AppConfig {
-            client_secret: app.secret.clone(),
-            webhook_target_url: Some(format!("{base}/webhooks/hubspot")),
-            ..AppConfig::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let (app, sim, portal) =
+        crate::scenario::api_fed_by_sim(hubspot_sim::WebhookShape::Legacy, 40).await;
     let control = sim.control();
-    let portal = control.create_portal(PortalSpec {
-        contacts: 40,
-        ..PortalSpec::default()
-    });
-    control.install(portal.id).unwrap();
-    app.db.add_portal(portal.id as i64).await.unwrap();
-    let summary = control.generate_traffic(portal.id, 300, TrafficOptions::default());
+    let summary = control.generate_traffic(portal, 300, TrafficOptions::default());
     assert!(summary.webhook_events > 0);
 
     let expected = summary.webhook_events;

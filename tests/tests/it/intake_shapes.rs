@@ -436,35 +436,11 @@ async fn one_change_sent_in_both_shapes_is_processed_once() {
 
 #[tokio::test]
 async fn the_simulator_sends_both_shapes_and_each_change_is_processed_once() {
-    use hubspot_sim::{AppConfig, PortalSpec, SimConfig, SimServer, TrafficOptions, WebhookShape};
-
-    let port = ember_tests::reserve_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let app = TestApi::spawn_with(|s| {
-        s.server.port = port;
-        s.public_base_url = base.clone();
-    })
-    .await
-    .unwrap();
-    let sim = SimServer::start(SimConfig {
-        app: AppConfig {
-            client_secret: app.secret.clone(),
-            webhook_target_url: Some(format!("{base}/webhooks/hubspot")),
-            ..AppConfig::default()
-        },
-        webhook_shape: WebhookShape::Both,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    use hubspot_sim::TrafficOptions;
+    let (app, sim, portal) =
+        crate::scenario::api_fed_by_sim(hubspot_sim::WebhookShape::Both, 20).await;
     let control = sim.control();
-    let portal = control.create_portal(PortalSpec {
-        contacts: 20,
-        ..PortalSpec::default()
-    });
-    control.install(portal.id).unwrap();
-    app.db.add_portal(portal.id as i64).await.unwrap();
-    let summary = control.generate_traffic(portal.id, 60, TrafficOptions::default());
+    let summary = control.generate_traffic(portal, 60, TrafficOptions::default());
     let changes = summary.webhook_events;
     assert!(changes > 0);
 

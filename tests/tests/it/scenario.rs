@@ -121,3 +121,41 @@ impl LimiterScenario {
         (0..n).map(|_| Arc::new(self.limiter())).collect()
     }
 }
+
+/// An api on a reserved port whose public URL is the simulator's webhook target, the simulator
+/// signing with the api's client secret and sending app events in `shape`, and one installed
+/// portal of `contacts` contacts that both know. Returns the api, the simulator and the portal.
+pub async fn api_fed_by_sim(
+    shape: hubspot_sim::WebhookShape,
+    contacts: usize,
+) -> (ember_tests::TestApi, hubspot_sim::SimHandle, u64) {
+    use hubspot_sim::{AppConfig, PortalSpec, SimConfig, SimServer};
+
+    let port = ember_tests::reserve_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let app = ember_tests::TestApi::spawn_with(|s| {
+        s.server.port = port;
+        s.public_base_url = base.clone();
+    })
+    .await
+    .unwrap();
+    let sim = SimServer::start(SimConfig {
+        app: AppConfig {
+            client_secret: app.secret.clone(),
+            webhook_target_url: Some(format!("{base}/webhooks/hubspot")),
+            ..AppConfig::default()
+        },
+        webhook_shape: shape,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sim.control();
+    let portal = control.create_portal(PortalSpec {
+        contacts,
+        ..PortalSpec::default()
+    });
+    control.install(portal.id).unwrap();
+    app.db.add_portal(portal.id as i64).await.unwrap();
+    (app, sim, portal.id)
+}
