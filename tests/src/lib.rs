@@ -497,6 +497,63 @@ impl Drop for CutProxy {
     }
 }
 
+/// The HubSpot client of the simulator's app, ungated.
+pub fn sim_hubspot(sim: &hubspot_sim::SimHandle) -> ember_hubspot::HubSpot {
+    let app = sim.app();
+    ember_hubspot::HubSpot::new(ember_hubspot::HubSpotConfig {
+        api_base_url: sim.base_url().parse().expect("sim url"),
+        auth_base_url: sim.base_url().parse().expect("sim url"),
+        client_id: app.client_id,
+        client_secret: Some(secrecy::SecretString::from(app.client_secret)),
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .expect("HubSpot client")
+}
+
+/// A simulator portal with `contacts` contacts, installed through Ember's OAuth install into
+/// `pool` (tokens sealed with `key`, score properties provisioned, default model active).
+/// Returns Ember's portal id and the simulator's.
+pub async fn oauth_installed_portal(
+    sim: &hubspot_sim::SimHandle,
+    pool: &sqlx::PgPool,
+    key: [u8; 32],
+    contacts: usize,
+) -> (ember_core::domain::PortalId, u64) {
+    use ember_core::tenancy::install::{AgencyChoice, complete_oauth_install};
+    use secrecy::SecretString;
+
+    let info = sim.control().create_portal(hubspot_sim::PortalSpec {
+        contacts,
+        ..hubspot_sim::PortalSpec::default()
+    });
+    let t = sim.control().install(info.id).expect("install in the sim");
+    let set = ember_hubspot::TokenSet {
+        access_token: SecretString::from(t.access_token.clone()),
+        refresh_token: Some(SecretString::from(t.refresh_token.clone())),
+        expires_in: std::time::Duration::from_secs(1800),
+        hub_id: Some(info.id),
+        user_id: None,
+        scopes: Vec::new(),
+    };
+    let hubspot = sim_hubspot(sim);
+    let token_info = hubspot
+        .introspect_access_token(&set.access_token)
+        .await
+        .expect("introspect")
+        .expect("an active token");
+    let installed = complete_oauth_install(
+        pool,
+        &hubspot,
+        &std::sync::Arc::new(ember_core::tenancy::TokenCipher::new(key, &[])),
+        &set,
+        &token_info,
+        AgencyChoice::Default,
+    )
+    .await
+    .expect("install");
+    (installed.portal, info.id)
+}
+
 /// Helpers for worker scenarios: typed events, publishing batches, in-process workers.
 pub mod worker {
     use std::time::{Duration, Instant};

@@ -4,15 +4,13 @@
 //! simulator's contacts through the gated client and the token manager.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ember_core::config::Settings;
 use ember_core::domain::PortalId;
 use ember_core::store::portals::PortalStatus;
 use ember_core::tenancy::TokenCipher;
-use ember_core::tenancy::install::{AgencyChoice, complete_oauth_install};
-use ember_hubspot::{HubSpot, HubSpotConfig, TokenSet};
+use ember_hubspot::HubSpot;
 use ember_tests::worker::{
     TestWorker, batch, property_event, publish, publisher, test_options, wait_for,
 };
@@ -88,50 +86,13 @@ impl World {
     }
 
     fn hubspot(&self) -> HubSpot {
-        let app = self.sim.app();
-        HubSpot::new(HubSpotConfig {
-            api_base_url: self.sim.base_url().parse().unwrap(),
-            auth_base_url: self.sim.base_url().parse().unwrap(),
-            client_id: app.client_id,
-            client_secret: Some(SecretString::from(app.client_secret)),
-            timeout: Duration::from_secs(10),
-        })
-        .unwrap()
+        ember_tests::sim_hubspot(&self.sim)
     }
 
     /// A simulator portal with `contacts` contacts, installed through Ember's OAuth install
     /// (tokens sealed with `KEY`, score properties provisioned, default model active).
     async fn installed_portal(&self, contacts: usize) -> (PortalId, u64) {
-        let info = self.sim.control().create_portal(PortalSpec {
-            contacts,
-            ..PortalSpec::default()
-        });
-        let t = self.sim.control().install(info.id).unwrap();
-        let set = TokenSet {
-            access_token: SecretString::from(t.access_token.clone()),
-            refresh_token: Some(SecretString::from(t.refresh_token.clone())),
-            expires_in: Duration::from_secs(1800),
-            hub_id: Some(info.id),
-            user_id: None,
-            scopes: Vec::new(),
-        };
-        let hubspot = self.hubspot();
-        let token_info = hubspot
-            .introspect_access_token(&set.access_token)
-            .await
-            .expect("introspect")
-            .expect("an active token");
-        let installed = complete_oauth_install(
-            &self.db.pool,
-            &hubspot,
-            &Arc::new(TokenCipher::new(KEY, &[])),
-            &set,
-            &token_info,
-            AgencyChoice::Default,
-        )
-        .await
-        .expect("install");
-        (installed.portal, info.id)
+        ember_tests::oauth_installed_portal(&self.sim, &self.db.pool, KEY, contacts).await
     }
 
     fn contact_ids(&self, sim_portal: u64) -> Vec<u64> {

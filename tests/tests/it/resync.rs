@@ -13,17 +13,13 @@ use ember_core::config::Settings;
 use ember_core::domain::PortalId;
 use ember_core::store::portals::PortalStatus;
 use ember_core::store::resyncs;
-use ember_core::tenancy::TokenCipher;
-use ember_core::tenancy::install::{AgencyChoice, complete_oauth_install};
-use ember_hubspot::{HubSpot, HubSpotConfig, TokenSet};
 use ember_tests::worker::{batch, property_event};
 use ember_tests::{TestBroker, TestDb};
 use ember_worker::Outcome;
 use ember_worker::Processor;
 use ember_worker::model::ModelCache;
 use ember_worker::resync::{ResyncError, ResyncOptions, Resyncer};
-use hubspot_sim::{PortalSpec, SimConfig, SimHandle, SimServer};
-use secrecy::SecretString;
+use hubspot_sim::{SimConfig, SimHandle, SimServer};
 use sqlx::types::Json;
 
 const KEY: [u8; 32] = [9; 32];
@@ -69,48 +65,7 @@ impl World {
 
     /// A simulator portal with `contacts` contacts, installed through Ember's OAuth install.
     async fn installed_portal(&self, contacts: usize) -> (PortalId, u64) {
-        let info = self.sim.control().create_portal(PortalSpec {
-            contacts,
-            ..PortalSpec::default()
-        });
-        let t = self
-            .sim
-            .control()
-            .install(info.id)
-            .expect("install in the sim");
-        let set = TokenSet {
-            access_token: SecretString::from(t.access_token.clone()),
-            refresh_token: Some(SecretString::from(t.refresh_token.clone())),
-            expires_in: Duration::from_secs(1800),
-            hub_id: Some(info.id),
-            user_id: None,
-            scopes: Vec::new(),
-        };
-        let app = self.sim.app();
-        let hubspot = HubSpot::new(HubSpotConfig {
-            api_base_url: self.sim.base_url().parse().unwrap(),
-            auth_base_url: self.sim.base_url().parse().unwrap(),
-            client_id: app.client_id,
-            client_secret: Some(SecretString::from(app.client_secret)),
-            timeout: Duration::from_secs(10),
-        })
-        .unwrap();
-        let token_info = hubspot
-            .introspect_access_token(&set.access_token)
-            .await
-            .expect("introspect")
-            .expect("an active token");
-        let installed = complete_oauth_install(
-            &self.db.pool,
-            &hubspot,
-            &Arc::new(TokenCipher::new(KEY, &[])),
-            &set,
-            &token_info,
-            AgencyChoice::Default,
-        )
-        .await
-        .expect("install");
-        (installed.portal, info.id)
+        ember_tests::oauth_installed_portal(&self.sim, &self.db.pool, KEY, contacts).await
     }
 
     /// How many list calls the simulator answered for this portal.
